@@ -1,0 +1,80 @@
+"""The exception tree of ucwatch.
+
+    UcwatchError
+     +-- SettingsError          a setting is unknown, mistyped or out of range
+     +-- ContractError          an event breaks the event contract (schemas/)
+     |    +-- UnknownEventType
+     |    +-- SchemaIdUnknown   a framed record names a schema id the registry lacks
+     +-- RegistryError          the schema registry refused or could not be reached
+     +-- KafkaUnavailable       no broker answered within the retry budget
+     +-- DeliveryError          the broker did not acknowledge some records
+     +-- PseudonymKeyError      the HMAC key is missing or too weak
+
+Each carries structured fields so that a caller can report where the problem was
+(event type, field, topic, partition, offset, file, line) without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class UcwatchError(Exception):
+    """Root of every error ucwatch raises on purpose."""
+
+
+class SettingsError(UcwatchError):
+    pass
+
+
+class ContractError(UcwatchError):
+    """An event that does not satisfy the contract.
+
+    `code` is a short stable reason (e.g. ``missing_field``) used to count rejections by
+    kind; `field` names the offending field when there is one.
+    """
+
+    def __init__(self, code: str, message: str, *, field: str | None = None,
+                 event_type: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.event_type = event_type
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownEventType(ContractError):
+    def __init__(self, event_type: object) -> None:
+        super().__init__("unknown_event_type", f"unknown event_type {event_type!r}",
+                         field="event_type")
+
+
+class SchemaIdUnknown(ContractError):
+    def __init__(self, schema_id: int) -> None:
+        super().__init__("unknown_schema_id", f"schema id {schema_id} is not in the registry")
+        self.schema_id = schema_id
+
+
+class RegistryError(UcwatchError):
+    pass
+
+
+class KafkaUnavailable(UcwatchError):
+    def __init__(self, bootstrap: str, attempts: int, last_error: str) -> None:
+        super().__init__(
+            f"Kafka at {bootstrap} did not answer after {attempts} attempts ({last_error}); "
+            "nothing was published. Start it with `ucwatch kafka start` or check "
+            "UCWATCH_KAFKA_BOOTSTRAP.")
+        self.bootstrap = bootstrap
+        self.attempts = attempts
+
+
+class DeliveryError(UcwatchError):
+    def __init__(self, failures: int, first_error: str) -> None:
+        super().__init__(f"{failures} record(s) were not acknowledged by Kafka; first error: {first_error}")
+        self.failures = failures
+
+
+class PseudonymKeyError(UcwatchError):
+    pass

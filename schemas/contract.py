@@ -1,0 +1,375 @@
+"""Checks raw events against the contract and turns them into Avro-ready records.
+
+A raw event is a mapping with the field names of domain.md, as parsed from JSON Lines
+(timestamps as ISO-8601 strings with a zone), from CSV (every value text, empty = absent)
+or handed to the SDK (timestamps may also be aware datetimes or UTC epoch milliseconds).
+`EventContract.normalize` returns the schema version and a record whose timestamps are
+UTC milliseconds, ready for fastavro; it raises `ContractError` with a stable `code` on the
+first problem found.
+
+Beyond Avro's types the contract enforces what the domain and privacy rules require:
+identifiers are pseudonymous tokens of the right kind (a raw A-number is refused), coded
+fields carry codes and not free text, no field outside the schema is accepted (it could
+carry a name), synthetic events use synthetic ids and only they do, timestamps carry a
+zone and are plausible, addresses are reduced to state, county and ZIP.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from schemas.catalog import LIFECYCLE, Catalog, SchemaVersion
+from ucwatch.errors import ContractError, UnknownEventType
+from ucwatch.pseudonym import (IdKind, TOKEN_PATTERN, is_synthetic_token, looks_like_a_number)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ONE_MS = timedelta(milliseconds=1)
+EARLIEST_PLAUSIBLE_MS = int((datetime(2000, 1, 1, tzinfo=timezone.utc) - EPOCH) / ONE_MS)
+
+ID_FIELDS = {"child_id": IdKind.CHILD, "sponsor_id": IdKind.SPONSOR, "facility_id": IdKind.FACILITY,
+             "nta_id": IdKind.NTA, "hearing_id": IdKind.HEARING}
+CODE_FIELDS = {"placement_type", "recipient", "concern_type", "verifying_agency", "method", "court_code"}
+CODE_PATTERN = re.compile(r"^[A-Z0-9_]{1,40}$")
+USPS_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split())
+FIVE_DIGITS = re.compile(r"^\d{5}$")
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+INT_RANGES = {"sponsor_category": (1, 4), "attempt": (1, 99), "age_years": (0, 17)}
+MAX_TEXT = 64
+CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class ContractRules:
+    max_future_skew_ms: int = 24 * 3600 * 1000
+    """Refuse events said to occur, or be recorded, further than this past the clock."""
+
+
+Converter = Callable[[Any, bool], Any]
+
+
+class _Invalid(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+class EventContract:
+    """Validates and normalizes lifecycle events; one plan per event type, built once."""
+
+    def __init__(self, catalog: Catalog, rules: ContractRules | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._rules = rules or ContractRules()
+        self._clock = clock
+        self._plans = {name: _Plan(catalog.latest(name, LIFECYCLE)) for name in catalog.names(LIFECYCLE)}
+
+    @property
+    def event_types(self) -> list[str]:
+        return sorted(self._plans)
+
+    def schema_of(self, event_type: str) -> SchemaVersion:
+        try:
+            return self._plans[event_type].schema
+        except KeyError:
+            raise UnknownEventType(event_type) from None
+
+    def normalize(self, raw: Any, *, from_text: bool = False) -> tuple[SchemaVersion, dict[str, Any]]:
+        if not isinstance(raw, Mapping):
+            raise ContractError("not_an_object", f"an event must be an object, got {type(raw).__name__}")
+        event_type = raw.get("event_type")
+        if event_type is None or event_type == "":
+            raise ContractError("missing_field", "event_type is missing", field="event_type")
+        plan = self._plans.get(event_type) if isinstance(event_type, str) else None
+        if plan is None:
+            raise UnknownEventType(event_type)
+        record = plan.convert(raw, from_text)
+        self._check_times(record, event_type)
+        return plan.schema, record
+
+    def _check_times(self, record: dict[str, Any], event_type: str) -> None:
+        skew = self._rules.max_future_skew_ms
+        horizon = int(self._clock() * 1000) + skew
+        occurred, recorded = record["occurred_at"], record["recorded_at"]
+        for name, value in (("occurred_at", occurred), ("recorded_at", recorded)):
+            if value > horizon:
+                raise ContractError("future_timestamp", f"{name} {_iso(value)} is implausibly far "
+                                    f"in the future (more than {skew // 3_600_000} h ahead of now)",
+                                    field=name, event_type=event_type)
+            if value < EARLIEST_PLAUSIBLE_MS:
+                raise ContractError("implausible_timestamp", f"{name} {_iso(value)} is before 2000",
+                                    field=name, event_type=event_type)
+        if recorded < occurred - skew:
+            raise ContractError("recorded_before_occurred", f"recorded_at {_iso(recorded)} is before "
+                                f"occurred_at {_iso(occurred)}", field="recorded_at", event_type=event_type)
+
+
+class _Plan:
+    """How to convert one event type: a converter per field, then the cross-field checks."""
+
+    def __init__(self, schema: SchemaVersion) -> None:
+        self.schema = schema
+        self.fields: list[tuple[str, bool, Any, Converter]] = []
+        for spec in schema.fields:
+            nullable, converter = _converter_for(spec["name"], spec["type"])
+            has_default = "default" in spec
+            required = not nullable and not has_default
+            self.fields.append((spec["name"], required, spec.get("default"), converter))
+        self.known = frozenset(name for name, *_ in self.fields)
+        self.id_fields = [name for name in self.known if name in ID_FIELDS]
+        self.has_address = "address_quality" in self.known
+
+    def convert(self, raw: Mapping[str, Any], from_text: bool) -> dict[str, Any]:
+        event_type = self.schema.name
+        unknown = [key for key in raw if key not in self.known]
+        if unknown:
+            raise ContractError("unknown_field", f"field(s) not in the {event_type} contract: "
+                                f"{', '.join(sorted(map(str, unknown)))}", field=str(sorted(map(str, unknown))[0]),
+                                event_type=event_type)
+        record: dict[str, Any] = {}
+        for name, required, default, converter in self.fields:
+            value = raw.get(name)
+            if value is None or (from_text and value == ""):
+                if required:
+                    raise ContractError("missing_field", f"{name} is missing", field=name, event_type=event_type)
+                record[name] = default
+                continue
+            try:
+                record[name] = converter(value, from_text)
+            except _Invalid as bad:
+                raise ContractError(bad.code, f"{name}: {bad.message}", field=name,
+                                    event_type=event_type) from None
+        if record["event_type"] != event_type:
+            raise ContractError("wrong_value", f"event_type {record['event_type']!r} does not match "
+                                f"the schema {event_type}", field="event_type", event_type=event_type)
+        self._check_synthetic(record)
+        if self.has_address:
+            _check_address(record, event_type)
+        if event_type == "ChildEncountered":
+            _check_age(record)
+        return record
+
+    def _check_synthetic(self, record: dict[str, Any]) -> None:
+        synthetic = record["synthetic"]
+        for name in self.id_fields:
+            value = record[name]
+            if value is not None and is_synthetic_token(value) != synthetic:
+                raise ContractError(
+                    "synthetic_mismatch",
+                    f"{name} {'lacks' if synthetic else 'has'} the reserved SYN- prefix but the event "
+                    f"is {'synthetic' if synthetic else 'not marked synthetic'}",
+                    field=name, event_type=self.schema.name)
+
+
+def _check_address(record: dict[str, Any], event_type: str) -> None:
+    if record["address_quality"] == "BLANK":
+        return
+    missing = [name for name in ("state", "county", "zip") if record[name] is None]
+    if missing:
+        raise ContractError("incomplete_address", f"address_quality {record['address_quality']} needs "
+                            f"{', '.join(missing)}", field=missing[0], event_type=event_type)
+
+
+def _check_age(record: dict[str, Any]) -> None:
+    if record["birth_date"] is None and record["age_years"] is None:
+        raise ContractError("missing_field", "ChildEncountered needs birth_date or age_years",
+                            field="age_years", event_type="ChildEncountered")
+    birth = record["birth_date"]
+    if birth is not None:
+        occurred = (EPOCH + record["occurred_at"] * ONE_MS).date()
+        if birth > occurred or (occurred.year - birth.year) > 18:
+            raise ContractError("out_of_range", f"birth_date {birth} is not that of a child at "
+                                f"{occurred}", field="birth_date", event_type="ChildEncountered")
+
+
+def _converter_for(name: str, avro_type: Any) -> tuple[bool, Converter]:
+    """(nullable, converter) for a field of the given Avro type."""
+    if isinstance(avro_type, list):
+        branches = [t for t in avro_type if t != "null"]
+        if len(branches) != 1:
+            raise ValueError(f"{name}: only [null, T] unions are supported by the contract")
+        return True, _converter_for(name, branches[0])[1]
+    if isinstance(avro_type, dict):
+        logical = avro_type.get("logicalType")
+        if logical == "timestamp-millis":
+            return False, _to_millis
+        if logical == "date":
+            return False, _to_date
+        if avro_type["type"] == "enum":
+            return False, _enum_converter(frozenset(avro_type["symbols"]))
+        return _converter_for(name, avro_type["type"])
+    if avro_type in ("int", "long"):
+        low, high = INT_RANGES.get(name, (-(2 ** 31), 2 ** 31 - 1))
+        return False, _int_converter(low, high)
+    if avro_type == "boolean":
+        return False, _to_bool
+    if avro_type == "string":
+        return False, _to_uuid if name == "event_id" else _string_converter(name)
+    raise ValueError(f"{name}: Avro type {avro_type!r} is not supported by the contract")
+
+
+def _to_millis(value: Any, from_text: bool) -> int:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Invalid("bad_timestamp", f"{value!r} is not an ISO-8601 timestamp") from None
+        value = parsed
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _Invalid("timestamp_without_timezone",
+                           f"{value.isoformat()} has no timezone; write it in UTC with a Z")
+        return (value - EPOCH) // ONE_MS
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _Invalid("wrong_type", f"expected an ISO-8601 timestamp, got {type(value).__name__}")
+
+
+def _to_date(value: Any, from_text: bool) -> date:
+    if isinstance(value, datetime):
+        raise _Invalid("wrong_type", "expected a date (YYYY-MM-DD), got a timestamp")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise _Invalid("bad_date", f"{value!r} is not a date (YYYY-MM-DD)") from None
+    raise _Invalid("wrong_type", f"expected a date (YYYY-MM-DD), got {type(value).__name__}")
+
+
+def _to_uuid(value: Any, from_text: bool) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise _Invalid("wrong_type", f"expected a UUID string, got {type(value).__name__}")
+    if CANONICAL_UUID.match(value):
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise _Invalid("bad_uuid", f"{value[:40]!r} is not a UUID") from None
+
+
+def _to_bool(value: Any, from_text: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if from_text and isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+    raise _Invalid("wrong_type", f"expected true or false, got {value!r}"[:80])
+
+
+def _int_converter(low: int, high: int) -> Converter:
+    def convert(value: Any, from_text: bool) -> int:
+        if from_text and isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise _Invalid("wrong_type", f"expected a whole number, got {value[:20]!r}") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _Invalid("wrong_type", f"expected a whole number, got {type(value).__name__}")
+        if not low <= value <= high:
+            raise _Invalid("out_of_range", f"{value} is outside {low}..{high}")
+        return value
+    return convert
+
+
+def _enum_converter(symbols: frozenset[str]) -> Converter:
+    listed = ", ".join(sorted(symbols))
+
+    def convert(value: Any, from_text: bool) -> str:
+        if value not in symbols:
+            raise _Invalid("bad_enum", f"{str(value)[:40]!r} is not one of {listed}")
+        return value
+    return convert
+
+
+def _string_converter(name: str) -> Converter:
+    kind = ID_FIELDS.get(name)
+    if kind is not None:
+        return _identifier_converter(name, kind)
+    if name in CODE_FIELDS:
+        return _pattern_converter(CODE_PATTERN, "an upper-case code (A-Z, 0-9, _), not free text")
+    if name == "state":
+        return _set_converter(USPS_STATES, "a USPS state code")
+    if name in ("county", "zip"):
+        return _pattern_converter(FIVE_DIGITS, "5 digits" + (" (county FIPS)" if name == "county" else ""))
+    if name == "country_of_birth":
+        return _pattern_converter(COUNTRY_CODE, "an ISO 3166-1 alpha-2 code")
+    return _plain_string
+
+
+def _plain_string(value: Any, from_text: bool) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("wrong_type", f"expected a string, got {type(value).__name__}")
+    if len(value) > MAX_TEXT:
+        raise _Invalid("too_long", f"{len(value)} characters, at most {MAX_TEXT}")
+    return value
+
+
+def _pattern_converter(pattern: re.Pattern[str], what: str) -> Converter:
+    def convert(value: Any, from_text: bool) -> str:
+        if not isinstance(value, str):
+            raise _Invalid("wrong_type", f"expected a string, got {type(value).__name__}")
+        if not pattern.match(value):
+            raise _Invalid("bad_code", f"{value[:40]!r} is not {what}")
+        return value
+    return convert
+
+
+def _set_converter(allowed: frozenset[str], what: str) -> Converter:
+    def convert(value: Any, from_text: bool) -> str:
+        if value not in allowed:
+            raise _Invalid("bad_code", f"{str(value)[:40]!r} is not {what}")
+        return value
+    return convert
+
+
+def _identifier_converter(name: str, kind: IdKind) -> Converter:
+    def convert(value: Any, from_text: bool) -> str:
+        if not isinstance(value, str):
+            raise _Invalid("wrong_type", f"expected a token string, got {type(value).__name__}")
+        match = TOKEN_PATTERN.match(value)
+        if match is None or match.group("kind") != kind.value:
+            if looks_like_a_number(value):
+                raise _Invalid("raw_identifier", "looks like a raw A-number; raw identifiers must not "
+                               "enter Kafka: pseudonymize it with `ucwatch token`")
+            raise _Invalid("bad_identifier", f"expected a {kind.value}- token "
+                           f"(e.g. {kind.value}-ABC123...), got {value[:40]!r}")
+        return value
+    return convert
+
+
+def _iso(millis: int) -> str:
+    return (EPOCH + millis * ONE_MS).isoformat().replace("+00:00", "Z")
+
+
+def to_json_ready(record: Mapping[str, Any], schema: SchemaVersion) -> dict[str, Any]:
+    """The inverse of normalize for display and JSON Lines: timestamps back to ISO strings."""
+    out: dict[str, Any] = {}
+    for spec in schema.fields:
+        name = spec["name"]
+        value = record.get(name)
+        if isinstance(value, datetime):
+            value = value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        elif isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, int) and not isinstance(value, bool) and _is_timestamp(spec["type"]):
+            value = _iso(value)
+        out[name] = value
+    return out
+
+
+def _is_timestamp(avro_type: Any) -> bool:
+    if isinstance(avro_type, list):
+        return any(_is_timestamp(t) for t in avro_type)
+    return isinstance(avro_type, dict) and avro_type.get("logicalType") == "timestamp-millis"

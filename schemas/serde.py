@@ -1,0 +1,67 @@
+"""Encode and decode lifecycle records in the Confluent wire format.
+
+`Encoder.encode(schema, record)` needs an Avro-ready record (see `contract`); the schema id
+comes from the registry once per schema and topic. `Decoder.decode(data)` resolves the
+writer schema by id and reads the record, optionally into the newest reader schema of the
+same record name so consumers see one shape whatever version the producer used.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+
+from schemas.catalog import Catalog, SchemaVersion
+from schemas.registry import SchemaRegistry
+from schemas.wire import frame_header, split
+from ucwatch.errors import ContractError
+
+
+class Encoder:
+    def __init__(self, registry: SchemaRegistry, topic: str) -> None:
+        self._registry = registry
+        self._topic = topic
+        self._headers: dict[SchemaVersion, bytes] = {}
+        self._buffer = BytesIO()
+
+    def encode(self, schema: SchemaVersion, record: dict[str, Any]) -> bytes:
+        header = self._headers.get(schema)
+        if header is None:
+            header = self._headers[schema] = frame_header(self._registry.id_for(self._topic, schema))
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        buffer.write(header)
+        try:
+            schemaless_writer(buffer, schema.parsed, record)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ContractError("unencodable", f"{schema.name} cannot be encoded: {exc}",
+                                event_type=schema.name) from exc
+        return buffer.getvalue()
+
+
+class Decoder:
+    def __init__(self, registry: SchemaRegistry, catalog: Catalog | None = None) -> None:
+        self._registry = registry
+        self._catalog = catalog
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        schema_id, body = split(data)
+        writer = self._registry.writer_schema(schema_id)
+        reader = self._reader_for(writer)
+        try:
+            return schemaless_reader(BytesIO(body), writer, reader)
+        except Exception as exc:  # fastavro raises many kinds on corrupt input
+            raise ContractError("undecodable", f"record with schema id {schema_id} cannot be "
+                                f"decoded: {type(exc).__name__}: {exc}") from exc
+
+    def _reader_for(self, writer: Any) -> Any:
+        if self._catalog is None:
+            return None
+        name = writer.get("name", "").rsplit(".", 1)[-1]
+        try:
+            return self._catalog.latest(name).parsed
+        except ContractError:
+            return None

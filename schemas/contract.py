@@ -350,7 +350,7 @@ def _identifier_converter(name: str, kind: IdKind) -> Converter:
 
 
 def _iso(millis: int) -> str:
-    return (EPOCH + millis * ONE_MS).isoformat().replace("+00:00", "Z")
+    return (EPOCH + millis * ONE_MS).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def to_json_ready(record: Mapping[str, Any], schema: SchemaVersion) -> dict[str, Any]:

@@ -9,6 +9,7 @@
      +-- KafkaUnavailable       no broker answered within the retry budget
      +-- DeliveryError          the broker did not acknowledge some records
      +-- PseudonymKeyError      the HMAC key is missing or too weak
+     +-- InputFileError         an input file is missing or unreadable as a whole
 
 Each carries structured fields so that a caller can report where the problem was
 (event type, field, topic, partition, offset, file, line) without parsing messages.
@@ -77,4 +78,8 @@ class DeliveryError(UcwatchError):
 
 
 class PseudonymKeyError(UcwatchError):
+    pass
+
+
+class InputFileError(UcwatchError):
     pass

@@ -1,0 +1,43 @@
+"""Wiring for the producer-side commands: `ucwatch produce` and `ucwatch simulate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from producers.deadletter import DeadLetterWriter
+from producers.files import detect_format
+from producers.importer import FileImporter, ImportSummary
+from producers.sdk import EventProducer
+from ucwatch.errors import ContractError, InputFileError
+from ucwatch.kafka_admin import client_config, ensure_topics, wait_for_kafka
+from ucwatch.settings import Settings
+
+
+def produce_files(settings: Settings, files: list[Path], fmt: str | None = None) -> ImportSummary:
+    for path in files:  # refuse a bad command line before touching Kafka
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such file")
+        try:
+            detect_format(path, fmt)
+        except ContractError as exc:
+            raise InputFileError(exc.message) from None
+    admin = wait_for_kafka(settings)
+    ensure_topics(admin, settings, [settings.topics.lifecycle, settings.topics.deadletter])
+    producer = EventProducer(settings)
+    dead_letters = DeadLetterWriter(dead_letter_producer(settings), settings.topics.deadletter.name)
+    importer = FileImporter(producer, dead_letters, settings.data_dir / "import-journal",
+                            settings.validation.max_record_bytes)
+    summary = ImportSummary()
+    for path in files:
+        try:
+            importer.import_file(path, summary, fmt)
+        except ContractError as exc:  # a file-level problem, e.g. a CSV header repeating a column
+            raise InputFileError(exc.message) from None
+    return summary
+
+
+def dead_letter_producer(settings: Settings) -> Producer:
+    return Producer({**client_config(settings), "enable.idempotence": True, "acks": "all",
+                     "linger.ms": 20, "message.max.bytes": 2 * 1024 * 1024 + 4096})

@@ -1,0 +1,146 @@
+"""The SDK upstream systems publish lifecycle events with.
+
+    with EventProducer(Settings.load()) as producer:
+        producer.publish({"event_type": "ReleasedToSponsor", "child_id": token, ...})
+    # leaving the block flushes; records Kafka did not acknowledge raise DeliveryError
+
+`publish` validates against the contract (raising `ContractError` at once), encodes in the
+Confluent wire format and produces keyed by child_id, so a child's events stay in order on
+one partition. The producer is idempotent with acks=all: a retry inside the client never
+duplicates or reorders. Delivery failures are collected and raised by `flush`, or handed
+to the caller's `on_failure` callback with the caller's reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from confluent_kafka import KafkaException, Producer
+
+from schemas.catalog import SchemaVersion, default_catalog
+from schemas.contract import ContractRules, EventContract
+from schemas.registry import SchemaRegistry, registry_for
+from schemas.serde import Encoder
+from ucwatch.errors import DeliveryError, SettingsError
+from ucwatch.kafka_admin import client_config
+from ucwatch.settings import Settings
+
+FailureCallback = Callable[[Any, str], None]
+
+
+@dataclass(frozen=True)
+class ProducerOptions:
+    """librdkafka tuning the SDK exposes; anything else is refused, not passed through."""
+
+    linger_ms: int = 20
+    batch_size: int = 1_000_000
+    compression: str = "lz4"
+    queue_max_messages: int = 1_000_000
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "ProducerOptions":
+        known = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise SettingsError(f"unrecognized producer option(s): {', '.join(unknown)}; "
+                                f"known: {', '.join(sorted(known))}")
+        for name, value in values.items():
+            expected = int if known[name] in ("int", int) else str
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise SettingsError(f"producer option {name} must be {expected.__name__}, got {value!r}")
+        return cls(**values)
+
+
+class EventProducer:
+    def __init__(self, settings: Settings, *, topic: str | None = None,
+                 registry: SchemaRegistry | None = None, options: ProducerOptions | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        catalog = default_catalog()
+        self.topic = topic or settings.topics.lifecycle.name
+        self.contract = EventContract(
+            catalog, ContractRules(int(settings.validation.max_future_skew_s * 1000)), clock)
+        self._encoder = Encoder(registry or registry_for(settings.schema_registry.url, catalog), self.topic)
+        options = options or ProducerOptions()
+        self._producer = Producer({
+            **client_config(settings),
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": options.linger_ms,
+            "batch.size": options.batch_size,
+            "compression.type": options.compression,
+            "queue.buffering.max.messages": options.queue_max_messages,
+            "delivery.timeout.ms": settings.kafka.delivery_timeout_ms,
+            # Successful deliveries need no Python call each; failures are all reported.
+            "delivery.report.only.error": True,
+            "on_delivery": self._record_failure,
+        })
+        self._failures: list[str] = []
+        self.produced = 0
+
+    def publish(self, event: Mapping[str, Any], *, from_text: bool = False,
+                on_failure: FailureCallback | None = None, reference: Any = None) -> str:
+        """Validates, encodes and produces one event; returns its child_id."""
+        schema, record = self.contract.normalize(event, from_text=from_text)
+        self.publish_record(schema, record, on_failure=on_failure, reference=reference)
+        return record["child_id"]
+
+    def publish_record(self, schema: SchemaVersion, record: dict[str, Any], *,
+                       on_failure: FailureCallback | None = None, reference: Any = None) -> None:
+        """Produces a record already normalized by `contract`."""
+        value = self._encoder.encode(schema, record)
+        callback = None if on_failure is None else _FailureForwarder(on_failure, reference, self._failures)
+        self._produce(record["child_id"], value, callback)
+
+    def _produce(self, key: str, value: bytes, callback: Any) -> None:
+        while True:
+            try:
+                if callback is None:
+                    self._producer.produce(self.topic, value, key)
+                else:
+                    self._producer.produce(self.topic, value, key, on_delivery=callback)
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports until there is room.
+                self._producer.poll(0.05)
+        self.produced += 1
+        if self.produced & 0x3FF == 0:
+            self._producer.poll(0)
+
+    def flush(self, timeout_s: float = 120.0) -> None:
+        """Waits for every acknowledgement; raises DeliveryError naming what was lost."""
+        remaining = self._producer.flush(timeout_s)
+        failures, self._failures = self._failures, []
+        if remaining:
+            raise DeliveryError(remaining, f"{remaining} record(s) still unacknowledged after {timeout_s} s")
+        if failures:
+            raise DeliveryError(len(failures), failures[0])
+
+    def _record_failure(self, error: Any, message: Any) -> None:
+        if error is not None:
+            self._failures.append(f"{error.str()} (topic {message.topic()})")
+
+    def __enter__(self) -> "EventProducer":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.flush()
+
+
+class _FailureForwarder:
+    """Per-record delivery callback: tells the caller which of its records failed."""
+
+    __slots__ = ("_callback", "_reference", "_failures")
+
+    def __init__(self, callback: FailureCallback, reference: Any, failures: list[str]) -> None:
+        self._callback, self._reference, self._failures = callback, reference, failures
+
+    def __call__(self, error: Any, message: Any) -> None:
+        if error is not None:
+            self._failures.append(f"{error.str()} (topic {message.topic()})")
+            self._callback(self._reference, error.str())
+
+
+__all__ = ["EventProducer", "ProducerOptions", "KafkaException"]

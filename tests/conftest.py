@@ -1,0 +1,89 @@
+"""Shared fixtures: the real Kafka broker and per-test settings with unique topics.
+
+The broker is started once per session by the project's own deploy/local/kafka.sh in a
+temporary home folder on its own port, and stopped at the end; set
+UCWATCH_TEST_KAFKA_BOOTSTRAP to use a broker that is already running instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ucwatch.settings import KafkaSettings, Settings, TopicSettings, TopicsSettings
+
+REPO = Path(__file__).resolve().parent.parent
+KAFKA_SCRIPT = REPO / "deploy" / "local" / "kafka.sh"
+
+
+def _free_port_pair() -> int:
+    """A port P such that P and P+1000 (its controller) are free."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port + 1000 < 65000 and _is_free(port + 1000):
+            return port
+    raise RuntimeError("no free port pair for the test broker")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    existing = os.environ.get("UCWATCH_TEST_KAFKA_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    home = tmp_path_factory.mktemp("kafka-home")
+    port = _free_port_pair()
+    env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(port)}
+    started = subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(f"the test broker did not start:\n{started.stdout}\n{started.stderr}")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True)
+
+
+def unique_topics(prefix: str = "t") -> TopicsSettings:
+    tag = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    defaults = TopicsSettings()
+    return TopicsSettings(**{
+        f.name: dataclasses.replace(getattr(defaults, f.name), name=f"{tag}.{getattr(defaults, f.name).name}")
+        for f in dataclasses.fields(TopicsSettings)})
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """Settings for one test: the session broker, unique topics, a private data folder."""
+    return Settings(data_dir=tmp_path / "data",
+                    kafka=KafkaSettings(bootstrap=kafka_bootstrap, connect_timeout_s=20.0,
+                                        delivery_timeout_ms=30_000),
+                    topics=unique_topics())
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as UCWATCH_ environment variables, for running the CLI as a process."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("UCWATCH_")}
+    env.update({"UCWATCH_DATA_DIR": str(settings.data_dir), "UCWATCH_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+                "UCWATCH_KAFKA_CONNECT_TIMEOUT_S": str(settings.kafka.connect_timeout_s)})
+    for f in dataclasses.fields(TopicsSettings):
+        topic: TopicSettings = getattr(settings.topics, f.name)
+        env[f"UCWATCH_TOPICS_{f.name.upper()}_NAME"] = topic.name
+    return env

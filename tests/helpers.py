@@ -1,0 +1,96 @@
+"""Test helpers: valid sample events of every type and reading a topic to its end."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+ENVELOPE = {"occurred_at": "2021-03-01T12:00:00Z", "recorded_at": "2021-03-01T13:00:00.000Z",
+            "source": "ORR", "synthetic": True}
+FIELDS: dict[str, dict[str, Any]] = {
+    "ChildEncountered": {"source": "CBP", "agency": "CBP", "state": "TX", "age_years": 16, "sex": "MALE",
+                         "country_of_birth": "GT"},
+    "HhsReferralNotified": {"source": "CBP", "referring_agency": "CBP"},
+    "PlacementDesignated": {"facility_id": "SYN-FA-000000001", "placement_type": "SHELTER"},
+    "CustodyTransferred": {"source": "ICE_ERO", "from_agency": "CBP", "facility_id": "SYN-FA-000000001"},
+    "UnauthorizedDeparture": {"facility_id": "SYN-FA-000000001"},
+    "ReleasedToSponsor": {"sponsor_id": "SYN-SP-000000001", "sponsor_category": 2, "state": "TX",
+                          "county": "48201", "zip": "77002", "address_quality": "VALID"},
+    "DischargeNotificationSent": {"recipient": "ICE"},
+    "WellbeingCallAttempted": {"source": "ORR_PROVIDER", "attempt": 1, "outcome": "NO_ANSWER",
+                               "safety_concern": False},
+    "PostReleaseContact": {"source": "PRS", "contact_type": "HOME_VISIT", "reached": True},
+    "WelfareConcernReported": {"concern_type": "NEGLECT", "severity": "HIGH"},
+    "NtaIssued": {"source": "ICE", "nta_id": "SYN-NT-000000001"},
+    "NtaServed": {"source": "ICE", "nta_id": "SYN-NT-000000001", "method": "MAIL"},
+    "NtaFiled": {"source": "ICE_OPLA", "court_code": "SFR"},
+    "HearingScheduled": {"source": "EOIR", "hearing_id": "SYN-HR-000000001",
+                         "hearing_at": "2021-06-01T15:00:00Z", "hearing_type": "MASTER", "court_code": "SFR"},
+    "HearingAttended": {"source": "EOIR", "hearing_id": "SYN-HR-000000001"},
+    "FailureToAppear": {"source": "EOIR", "hearing_id": "SYN-HR-000000001"},
+    "InAbsentiaOrder": {"source": "EOIR", "hearing_id": "SYN-HR-000000001"},
+    "AddressChanged": {"source": "SPONSOR", "channel": "AR11", "state": "CA", "county": "06037",
+                       "zip": "90012", "address_quality": "VALID"},
+    "LocationVerified": {"source": "ICE", "verifying_agency": "ICE", "method": "HOME_VISIT"},
+    "CaseClosed": {"source": "EOIR", "outcome": "RELIEF_GRANTED"},
+}
+
+
+def sample_event(event_type: str, /, child: int = 1, **overrides: Any) -> dict[str, Any]:
+    event = {"event_id": str(uuid.uuid4()), "event_type": event_type,
+             "child_id": f"SYN-CH-{child:09d}", **ENVELOPE, **FIELDS[event_type]}
+    event.update(overrides)
+    return {k: v for k, v in event.items() if v is not _DROP}
+
+
+class _Drop:
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+_DROP = _Drop()
+DROP: Any = _DROP
+"""Pass as an override to leave a field out: sample_event("NtaServed", method=DROP)."""
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
+    """Every record of `topic` up to the high watermarks read at the start, in offset order."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        ends = {}
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])
+        records: list[Record] = []
+        positions = {p: 0 for p in ends}
+        import time
+        deadline = time.monotonic() + timeout_s
+        while any(positions[p] < ends[p] for p in ends):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read {len(records)} records of {topic}; positions {positions} ends {ends}")
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            positions[message.partition()] = message.offset() + 1
+            records.append(Record(message.topic(), message.partition(), message.offset(), message.key(),
+                                  message.value(), dict(message.headers() or [])))
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()

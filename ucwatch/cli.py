@@ -1,0 +1,169 @@
+"""The `ucwatch` command line: one subcommand per job, each a thin call into a component.
+
+Exit codes: 0 success; 1 some input was rejected (see the dead-letter topic); 2 usage or
+settings error; 3 Kafka unreachable; 4 records not acknowledged by Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ucwatch.errors import KafkaUnavailable, UcwatchError
+from ucwatch.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.load(args.config)
+        return args.command(args, settings)
+    except KafkaUnavailable as exc:
+        print(f"ucwatch: error: {exc}", file=sys.stderr)
+        return 3
+    except UcwatchError as exc:
+        print(f"ucwatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ucwatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="TOML settings file (default: $UCWATCH_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    kafka = commands.add_parser("kafka", help="run a local Apache Kafka (KRaft) on loopback")
+    kafka.add_argument("action", choices=["fetch", "start", "stop", "status", "reset", "start-node",
+                                          "stop-node", "bootstrap"])
+    kafka.add_argument("node", nargs="?", help="node number, for start-node and stop-node")
+    kafka.add_argument("--brokers", type=int, choices=[1, 3], default=None,
+                       help="start: one combined broker+controller, or a three-node cluster")
+    kafka.set_defaults(command=_kafka)
+
+    topics = commands.add_parser("topics", help="create ucwatch's topics (idempotent) or list them")
+    topics.add_argument("action", choices=["create", "list"])
+    topics.set_defaults(command=_topics)
+
+    produce = commands.add_parser("produce", help="publish export files (JSON Lines or CSV) to Kafka")
+    produce.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    produce.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file suffix")
+    produce.add_argument("--json", action="store_true", help="print the summary as JSON")
+    produce.set_defaults(command=_produce)
+
+    simulate = commands.add_parser("simulate", help="generate a synthetic, calibrated history")
+    simulate.add_argument("--children", type=int, default=1000,
+                          help="how many children (0 = the full FY2019-2023 volume, about 455,000)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--out", type=Path, help="write JSON Lines here ('-' for stdout)")
+    simulate.add_argument("--publish", action="store_true", help="publish to Kafka through the SDK")
+    simulate.add_argument("--truth", type=Path, help="write the ground-truth figures (JSON) here")
+    simulate.set_defaults(command=_simulate)
+
+    token = commands.add_parser("token", help="pseudonymize raw identifiers (key from UCWATCH_PSEUDONYM_KEY)")
+    token.add_argument("--kind", choices=["child", "sponsor", "facility", "nta", "hearing"], default="child")
+    token.add_argument("raw", nargs="*", help="raw identifiers; read one per line from stdin when none")
+    token.set_defaults(command=_token)
+
+    registry = commands.add_parser("registry", help="the embedded schema registry")
+    registry.add_argument("action", choices=["serve", "list"])
+    registry.add_argument("--port", type=int, default=8081)
+    registry.set_defaults(command=_registry)
+
+    demo = commands.add_parser("demo", help="start Kafka, simulate a small history, publish it, report")
+    demo.add_argument("--children", type=int, default=500)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(command=_demo)
+
+    show = commands.add_parser("settings", help="print the effective settings")
+    show.set_defaults(command=_settings)
+    return parser
+
+
+def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch import kafka_local
+    command = [args.action]
+    if args.node:
+        command.append(args.node)
+    if args.brokers:
+        command += ["--brokers", str(args.brokers)]
+    return kafka_local.run(command)
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
+    admin = wait_for_kafka(settings)
+    if args.action == "create":
+        created = ensure_topics(admin, settings)
+        for topic in settings.topics.all():
+            state = "created" if topic.name in created else "exists"
+            print(f"{topic.name:<32} {topic.partitions:>3} partitions  {state}")
+        return 0
+    for name, metadata in sorted(admin.list_topics(timeout=10).topics.items()):
+        if not name.startswith("__"):
+            print(f"{name:<32} {len(metadata.partitions):>3} partitions")
+    return 0
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.run import produce_files
+    summary = produce_files(settings, args.files, args.format)
+    print(json.dumps(summary.as_dict(), indent=2) if args.json
+          else summary.render(settings.topics.deadletter.name))
+    return summary.exit_code
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.run import simulate_command
+    return simulate_command(settings, children=args.children or None, seed=args.seed, out=args.out,
+                            publish=args.publish, truth=args.truth)
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.pseudonym import IdKind, Pseudonymizer
+    kind = IdKind[args.kind.upper()]
+    pseudonymizer = Pseudonymizer.from_environment()
+    raws = args.raw or (line.strip() for line in sys.stdin if line.strip())
+    for raw in raws:
+        print(pseudonymizer.token(kind, raw))
+    return 0
+
+
+def _registry(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.catalog import default_catalog
+    catalog = default_catalog()
+    if args.action == "list":
+        for version in catalog.all():
+            print(f"{version.schema_id:>10}  {version.family}/{version.name} v{version.version}")
+        return 0
+    from schemas.registry_server import EmbeddedRegistryServer
+    server = EmbeddedRegistryServer(catalog, [settings.topics.lifecycle.name], port=args.port)
+    print(f"embedded schema registry (read-only) at {server.url}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.demo import run_demo
+    return run_demo(settings, children=args.children, seed=args.seed)
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+    print(json.dumps(dataclasses.asdict(settings), indent=2, default=str))
+    print(f"effective ClickHouse DSN: {settings.clickhouse_dsn}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -41,7 +41,7 @@ class DeadLetter:
     field: str | None = None
     event_type: str | None = None
     child_id: str | None = None
-    allowed_fields: Iterable[str] | None = field(default=None, repr=False)
+    allowed_fields: Iterable[str] | None = None
     """The contract's field names; others get their values redacted."""
 
     def to_json(self) -> bytes:

@@ -54,6 +54,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(port)}
     started = subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, capture_output=True, text=True)
     if started.returncode != 0:
+        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True)
         pytest.fail(f"the test broker did not start:\n{started.stdout}\n{started.stderr}")
     try:
         yield f"127.0.0.1:{port}"

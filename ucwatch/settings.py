@@ -196,7 +196,7 @@ def _coerce(value: Any, target: type, path: tuple[str, ...]) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             return float(value)
-        if target is Path:
+        if issubclass(target, Path):
             return Path(str(value))
         if target is str:
             if not isinstance(value, str):

@@ -165,6 +165,8 @@ def _build_nested(current: Any, overrides: dict[tuple[str, ...], Any], prefix: t
         if key not in names:
             raise SettingsError(f"unknown setting {'.'.join(path)}")
         sub = getattr(current, key)
+        if dataclasses.is_dataclass(sub) and len(path) == len(prefix) + 1:
+            raise SettingsError(f"setting {'.'.join(path)} is a section, not a value")
         if dataclasses.is_dataclass(sub):
             changes[key] = _build_nested(sub, {p: v for p, v in overrides.items()
                                                if p[:len(prefix) + 1] == prefix + (key,)},

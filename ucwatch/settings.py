@@ -25,7 +25,8 @@ from ucwatch.errors import SettingsError
 ENV_PREFIX = "UCWATCH_"
 # Variables read elsewhere, on purpose not part of the settings object.
 NON_SETTING_VARIABLES = {"UCWATCH_CONFIG", "UCWATCH_PSEUDONYM_KEY", "UCWATCH_PSEUDONYM_KEY_FILE",
-                         "UCWATCH_KAFKA_HOME", "UCWATCH_KAFKA_CACHE"}
+                         "UCWATCH_KAFKA_HOME", "UCWATCH_KAFKA_CACHE", "UCWATCH_KAFKA_PORT",
+                         "UCWATCH_DEPLOY_DIR", "UCWATCH_TEST_KAFKA_BOOTSTRAP"}
 
 
 @dataclass(frozen=True)

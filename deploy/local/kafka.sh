@@ -124,6 +124,9 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
+# Topics are created explicitly (ucwatch topics create) with their partition counts; a
+# silently auto-created one-partition topic would hide a misconfigured name.
+auto.create.topics.enable=false
 num.partitions=1
 default.replication.factor=$rf
 min.insync.replicas=$isr
@@ -179,6 +182,15 @@ node_ready() {   # the broker accepts connections and has logged its start
     grep -qE 'Kafka Server started|Transition from STARTING to STARTED' "$dir/server.log" 2>/dev/null
 }
 
+check_ports_free() {   # node N's ports must not be served by anything else
+    local p
+    for p in "$(broker_port "$1")" "$(controller_port "$1")"; do
+        port_open "$p" && die "port $p (node $1) is already in use by another process;" \
+            "set UCWATCH_KAFKA_PORT (and UCWATCH_KAFKA_HOME) to run elsewhere"
+    done
+    return 0
+}
+
 launch_node() {   # start node N in the background; does not wait
     local n=$1 dir heap pid
     dir=$(node_dir "$n")
@@ -186,17 +198,21 @@ launch_node() {   # start node N in the background; does not wait
         say "node $n already running (pid $pid, port $(broker_port "$n"))"
         return 0
     fi
-    if port_open "$(broker_port "$n")" || port_open "$(controller_port "$n")"; then
-        die "port $(broker_port "$n") or $(controller_port "$n") is taken by another process;" \
-            "set UCWATCH_KAFKA_PORT (and UCWATCH_KAFKA_HOME) to run elsewhere"
-    fi
+    check_ports_free "$n"
     if ((BROKERS == 3)); then heap=384m; else heap=512m; fi
     [[ -f $dir/server.log ]] && mv -f "$dir/server.log" "$dir/server.log.1"
     # setsid + nohup: the node survives the terminal or the Python caller that started it.
     # Output goes to the log file only, so no caller pipe is held open.
     jvm_opts "$heap"
-    setsid nohup java "${JVM_OPTS[@]}" kafka.Kafka "$dir/server.properties" \
-        >"$dir/server.log" 2>&1 </dev/null &
+    (
+        # Close every inherited descriptor but 0-2 (our locks, a caller's pipes).
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-"; fi
+        done
+        exec setsid nohup java "${JVM_OPTS[@]}" kafka.Kafka "$dir/server.properties" \
+            >"$dir/server.log" 2>&1 </dev/null
+    ) &
     echo $! >"$dir/kafka.pid"
     say "node $n starting (pid $!, broker 127.0.0.1:$(broker_port "$n"), controller port $(controller_port "$n"), heap $heap)"
 }
@@ -229,8 +245,15 @@ wait_ready() {   # wait_ready TIMEOUT N...
     done
 }
 
+pid_alive() {   # running and not a zombie
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
 stop_nodes() {   # SIGTERM all given nodes, wait, SIGKILL the stragglers
-    local n pid pids=() nodes=() deadline=$((SECONDS + STOP_TIMEOUT))
+    local n pid pids=() nodes=() deadline=$((SECONDS + STOP_TIMEOUT)) killed=0 i alive
     for n in "$@"; do
         if pid=$(node_pid "$n"); then
             kill -TERM "$pid" 2>/dev/null || true
@@ -238,20 +261,17 @@ stop_nodes() {   # SIGTERM all given nodes, wait, SIGKILL the stragglers
             say "stopping node $n (pid $pid)"
         fi
     done
-    local i alive
     while :; do
-        alive=0
-        for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null && alive=1; done
-        ((alive)) || break
+        alive=()
+        for i in "${!pids[@]}"; do pid_alive "${pids[$i]}" && alive+=("$i"); done
+        ((${#alive[@]})) || break
         if ((SECONDS >= deadline)); then
-            for i in "${!pids[@]}"; do
-                if kill -0 "${pids[$i]}" 2>/dev/null; then
-                    say "node ${nodes[$i]} did not stop within $STOP_TIMEOUT s; killing it"
-                    kill -KILL "${pids[$i]}" 2>/dev/null || true
-                fi
+            ((killed)) && die "node(s) still alive after SIGKILL: pid(s) $(for i in "${alive[@]}"; do printf '%s ' "${pids[$i]}"; done)"
+            for i in "${alive[@]}"; do
+                say "node ${nodes[$i]} did not stop within $STOP_TIMEOUT s; killing it (SIGKILL)"
+                kill -KILL "${pids[$i]}" 2>/dev/null || true
             done
-            sleep 1
-            break
+            killed=1 deadline=$((SECONDS + 10))
         fi
         sleep 0.5
     done
@@ -299,7 +319,9 @@ cmd_start() {
         BROKERS=${brokers:-1} PORT=$port CLUSTER_ID=""
     fi
 
-    cmd_fetch quiet
+    for ((n = 1; n <= BROKERS; n++)); do
+        node_pid "$n" >/dev/null || check_ports_free "$n"
+    done
     mkdir -p "$KAFKA_HOME_DIR"
     if [[ -z ${CLUSTER_ID:-} ]]; then
         CLUSTER_ID=$(kafka_tool kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
@@ -402,7 +424,7 @@ cmd_reset() {
     for entry in "$KAFKA_HOME_DIR"/* "$KAFKA_HOME_DIR"/.[!.]*; do
         [[ -e $entry ]] || continue
         case ${entry##*/} in
-            setup.env | node-[0-9]*) ;;
+            setup.env | .lock | node-[0-9]*) ;;
             *) die "refusing to delete $KAFKA_HOME_DIR: it holds ${entry##*/}, which kafka.sh did not create" ;;
         esac
     done
@@ -411,18 +433,25 @@ cmd_reset() {
     say "deleted $KAFKA_HOME_DIR (the jar cache $CACHE_DIR is kept)"
 }
 
+lock_home() {   # one mutating command at a time per home folder (parallel test sessions)
+    [[ ${1:-} == create ]] && mkdir -p "$KAFKA_HOME_DIR"
+    [[ -d $KAFKA_HOME_DIR ]] || return 0
+    exec 9>"$KAFKA_HOME_DIR/.lock"
+    flock 9
+}
+
 main() {
     local cmd=${1:-}
     (($#)) && shift
     case $cmd in
         fetch) cmd_fetch ;;
-        start) require_java; cmd_start "$@" ;;
-        stop) cmd_stop ;;
+        start) require_java; cmd_fetch quiet; lock_home create; cmd_start "$@" ;;
+        stop) lock_home; cmd_stop ;;
         status) cmd_status ;;
-        stop-node) cmd_stop_node "$@" ;;
-        start-node) require_java; cmd_start_node "$@" ;;
+        stop-node) lock_home; cmd_stop_node "$@" ;;
+        start-node) require_java; lock_home; cmd_start_node "$@" ;;
         bootstrap) load_setup || die "no Kafka set up in $KAFKA_HOME_DIR"; bootstrap ;;
-        reset) cmd_reset ;;
+        reset) lock_home; cmd_reset ;;
         -h | --help | help) usage ;;
         "") usage >&2; exit 2 ;;
         *) echo "kafka.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from ucwatch.topic_reader import Record, read_to_end
 
 ENVELOPE = {"occurred_at": "2021-03-01T12:00:00Z", "recorded_at": "2021-03-01T13:00:00.000Z",
             "source": "ORR", "synthetic": True}
@@ -56,41 +55,6 @@ DROP: Any = _DROP
 """Pass as an override to leave a field out: sample_event("NtaServed", method=DROP)."""
 
 
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: dict[str, bytes]
-
-
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
-    """Every record of `topic` up to the high watermarks read at the start, in offset order."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        ends = {}
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])
-        records: list[Record] = []
-        positions = {p: 0 for p in ends}
-        import time
-        deadline = time.monotonic() + timeout_s
-        while any(positions[p] < ends[p] for p in ends):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"read {len(records)} records of {topic}; positions {positions} ends {ends}")
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            positions[message.partition()] = message.offset() + 1
-            records.append(Record(message.topic(), message.partition(), message.offset(), message.key(),
-                                  message.value(), dict(message.headers() or [])))
-        return sorted(records, key=lambda r: (r.partition, r.offset))
-    finally:
-        consumer.close()
+    """Every record of `topic` as it is now, sorted by partition and offset."""
+    return sorted(read_to_end(bootstrap, topic, timeout_s), key=lambda r: (r.partition, r.offset))

@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="start Kafka, simulate a small history, publish it, report")
     demo.add_argument("--children", type=int, default=500)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--keep-running", action="store_true", help="leave the demo's Kafka running")
     demo.set_defaults(command=_demo)
 
     show = commands.add_parser("settings", help="print the effective settings")
@@ -155,7 +156,7 @@ def _registry(args: argparse.Namespace, settings: Settings) -> int:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.demo import run_demo
-    return run_demo(settings, children=args.children, seed=args.seed)
+    return run_demo(settings, children=args.children, seed=args.seed, keep_running=args.keep_running)
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs everything ucwatch needs on a fresh Debian machine, idempotently:
+# Java 17+ and Maven (apt), a Python 3.11 virtual environment in .venv with ucwatch and its
+# test dependencies (pip), and the Apache Kafka broker jars (Maven Central, via kafka.sh).
+# Prints nothing more than progress; a second run takes seconds.
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VENV="$REPO_DIR/.venv"
+say() { echo "setup: $*"; }
+
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: $* missing and not root; install them (apt-get install $*) and retry" >&2
+        exit 1
+    fi
+    say "installing $* from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+
+python=""
+for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 \
+        && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+        python=$(command -v "$candidate")
+        break
+    fi
+done
+if [ -z "$python" ]; then
+    apt_install python3.11 python3.11-venv
+    python=$(command -v python3.11)
+fi
+
+stamp="$VENV/.installed-$(sha256sum "$REPO_DIR/pyproject.toml" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    say "creating $VENV with $python"
+    "$python" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO_DIR[test]"
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi
+
+bash "$REPO_DIR/deploy/local/kafka.sh" fetch
+say "ready: $VENV/bin/ucwatch"

@@ -1,0 +1,96 @@
+"""`ucwatch demo`: the whole path so far, on one machine, in a fresh environment.
+
+1. start a dedicated local Kafka (its own folder under <data_dir>/demo, port 19092, so a
+   developer's broker is left alone), after resetting what an earlier demo left;
+2. create the topics;
+3. simulate a calibrated synthetic history and write it as JSON Lines, as an agency export;
+4. publish the file with the same code as `ucwatch produce`;
+5. read the topic back, decode every record, and compare counts per event type;
+6. stop the broker (unless --keep-running, to explore with the other commands).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections import Counter
+
+
+from producers.run import produce_files
+from producers.simulate import Simulation, SimulationConfig, write_jsonl
+from schemas.catalog import default_catalog
+from schemas.registry import EmbeddedRegistry
+from schemas.serde import Decoder
+from ucwatch import kafka_local
+from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.settings import KafkaSettings, Settings
+from ucwatch.topic_reader import read_to_end
+
+DEMO_PORT = 19092
+
+
+def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool = False) -> int:
+    demo_dir = (settings.data_dir / "demo").resolve()
+    kafka_home = demo_dir / "kafka"
+    os.environ["UCWATCH_KAFKA_HOME"] = str(kafka_home)
+    os.environ["UCWATCH_KAFKA_PORT"] = str(DEMO_PORT)
+    _step(1, f"fresh local Kafka in {kafka_home} (port {DEMO_PORT})")
+    kafka_local.run(["reset"]) if kafka_home.exists() else None
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    if kafka_local.run(["start"]) != 0:
+        print("demo: Kafka did not start; see the log above")
+        return 3
+    try:
+        settings = dataclasses.replace(
+            settings, data_dir=demo_dir,
+            kafka=KafkaSettings(bootstrap=kafka_local.bootstrap_servers(1, DEMO_PORT)))
+        return _run(settings, children, seed)
+    finally:
+        if keep_running:
+            print(f"\nKafka keeps running at {settings.kafka.bootstrap}; stop it with "
+                  f"UCWATCH_KAFKA_HOME={kafka_home} UCWATCH_KAFKA_PORT={DEMO_PORT} ucwatch kafka stop")
+        else:
+            _step(6, "stopping the demo's Kafka")
+            kafka_local.run(["stop"])
+
+
+def _run(settings: Settings, children: int, seed: int) -> int:
+    _step(2, "creating topics")
+    ensure_topics(wait_for_kafka(settings), settings)
+
+    _step(3, f"simulating {children:,} children (seed {seed}) as an agency export file")
+    history = settings.data_dir / "history.jsonl"
+    simulation = Simulation(SimulationConfig(seed=seed, children=children))
+    written = write_jsonl(simulation.events(), history)
+    print(f"   {written:,} events written to {history}")
+
+    _step(4, f"ucwatch produce {history}")
+    summary = produce_files(settings, [history])
+    print(summary.render(settings.topics.deadletter.name))
+
+    _step(5, f"reading {settings.topics.lifecycle.name} back and decoding every record")
+    decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
+    on_kafka: Counter[str] = Counter()
+    keys_match = True
+    for record in read_to_end(settings.kafka.bootstrap, settings.topics.lifecycle.name):
+        event = decoder.decode(record.value)
+        on_kafka[event["event_type"]] += 1
+        keys_match &= record.key.decode() == event["child_id"]
+    print(f"   {'event type':<28}{'published':>10}{'on Kafka':>10}")
+    for event_type in sorted(set(on_kafka) | set(summary.published_by_type)):
+        print(f"   {event_type:<28}{summary.published_by_type[event_type]:>10,}{on_kafka[event_type]:>10,}")
+    total = sum(on_kafka.values())
+    print(f"   {'total':<28}{summary.published:>10,}{total:>10,}")
+    print(f"   every record keyed by its child_id: {'yes' if keys_match else 'NO'}")
+    ok = total == summary.published and keys_match and summary.exit_code == 0
+    print("\ndemo: " + ("OK" if ok else "FAILED: counts differ or lines were rejected"))
+    return 0 if ok else 1
+
+
+def _step(number: int, text: str) -> None:
+    print(f"\n[{number}] {text}", flush=True)
+
+
+

@@ -1,0 +1,50 @@
+"""Reading a topic from the beginning to the end it has now, for reports, demos and tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Iterator
+
+from confluent_kafka import Consumer, TopicPartition
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Record]:
+    """Every record up to the high watermarks taken at the start, partition by partition
+    in offset order within each; raises TimeoutError if they cannot be reached in time."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise LookupError(f"topic {topic}: {metadata.error.str()}")
+        ends: dict[int, int] = {}
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        positions = {p: 0 for p in ends}
+        deadline = time.monotonic() + timeout_s
+        while any(positions[p] < ends[p] for p in ends):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: reached {positions} of {ends} in {timeout_s} s")
+            for message in consumer.consume(1000, 0.5):
+                if message.error():
+                    continue
+                positions[message.partition()] = message.offset() + 1
+                yield Record(message.topic(), message.partition(), message.offset(), message.key(),
+                             message.value(), dict(message.headers() or []))
+    finally:
+        consumer.close()

@@ -80,10 +80,20 @@ def ensure_topics(admin: AdminClient, settings: Settings,
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-    existing = admin.list_topics(timeout=10).topics
+    existing = _metadata_showing(admin, [t.name for t in wanted])
     for topic in wanted:
         partitions = len(existing[topic.name].partitions) if topic.name in existing else 0
         if partitions != topic.partitions:
             raise SettingsError(f"topic {topic.name} has {partitions} partitions but the settings say "
                                 f"{topic.partitions}; changing it would reorder children's events")
     return created
+
+
+def _metadata_showing(admin: AdminClient, names: list[str], timeout_s: float = 15.0) -> dict:
+    """Topic metadata once every named topic shows up (a new topic takes a moment)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        topics = admin.list_topics(timeout=10).topics
+        if all(name in topics and topics[name].partitions for name in names) or time.monotonic() > deadline:
+            return topics
+        time.sleep(0.1)

@@ -62,7 +62,8 @@ class EventProducer:
         self.topic = topic or settings.topics.lifecycle.name
         self.contract = EventContract(
             catalog, ContractRules(int(settings.validation.max_future_skew_s * 1000)), clock)
-        self._encoder = Encoder(registry or registry_for(settings.schema_registry.url, catalog), self.topic)
+        self._owned_registry = None if registry else registry_for(settings.schema_registry.url, catalog)
+        self._encoder = Encoder(registry or self._owned_registry, self.topic)
         options = options or ProducerOptions()
         self._producer = Producer({
             **client_config(settings),
@@ -122,11 +123,20 @@ class EventProducer:
         if error is not None:
             self._failures.append(f"{error.str()} (topic {message.topic()})")
 
+    def close(self) -> None:
+        """Flushes, then releases the registry connection this producer opened."""
+        try:
+            self.flush()
+        finally:
+            close = getattr(self._owned_registry, "close", None)
+            if close is not None:
+                close()
+
     def __enter__(self) -> "EventProducer":
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.flush()
+        self.close()
 
 
 class _FailureForwarder:

@@ -105,6 +105,12 @@ class HttpRegistry:
     def close(self) -> None:
         self._client.close()
 
+    def __enter__(self) -> "HttpRegistry":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
 
 def registry_for(url: str, catalog: Catalog) -> SchemaRegistry:
     return HttpRegistry(url) if url else EmbeddedRegistry(catalog)

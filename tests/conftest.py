@@ -21,6 +21,7 @@ from ucwatch.settings import KafkaSettings, Settings, TopicSettings, TopicsSetti
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO / "deploy" / "local" / "kafka.sh"
+REGISTRY_SCRIPT = REPO / "deploy" / "local" / "registry.sh"
 
 
 def _free_port_pair() -> int:
@@ -60,6 +61,25 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def confluent_registry_url() -> Iterator[str]:
+    """A real Confluent-compatible schema registry: Apicurio Registry, started by
+    deploy/local/registry.sh on a free port (or UCWATCH_TEST_REGISTRY_URL)."""
+    existing = os.environ.get("UCWATCH_TEST_REGISTRY_URL")
+    if existing:
+        yield existing
+        return
+    env = {**os.environ, "UCWATCH_REGISTRY_PORT": str(_free_port_pair())}
+    started = subprocess.run(["bash", str(REGISTRY_SCRIPT), "start"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        subprocess.run(["bash", str(REGISTRY_SCRIPT), "stop"], env=env, capture_output=True, text=True)
+        pytest.fail(f"the test registry did not start:\n{started.stdout}\n{started.stderr}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["bash", str(REGISTRY_SCRIPT), "stop"], env=env, capture_output=True, text=True)
 
 
 def unique_topics(prefix: str = "t") -> TopicsSettings:

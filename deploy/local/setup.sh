@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything ucwatch needs on a fresh Debian machine, idempotently:
 # Java 17+ and Maven (apt), a Python 3.11 virtual environment in .venv with ucwatch and its
-# test dependencies (pip), and the Apache Kafka broker jars (Maven Central, via kafka.sh).
+# test dependencies (pip), the Apache Kafka broker jars and Apicurio Registry (Maven Central).
 # Prints nothing more than progress; a second run takes seconds.
 set -euo pipefail
 
@@ -47,4 +47,9 @@ if [ ! -f "$stamp" ]; then
 fi
 
 bash "$REPO_DIR/deploy/local/kafka.sh" fetch
+# A real Confluent-compatible registry (Apicurio) for the tests of the HTTP registry path;
+# built once from Maven Central (about 230 MB, 2-3 minutes), then cached.
+if [ "${UCWATCH_SKIP_REGISTRY:-0}" != 1 ]; then
+    bash "$REPO_DIR/deploy/local/registry.sh" fetch
+fi
 say "ready: $VENV/bin/ucwatch"

@@ -57,7 +57,11 @@ def test_confluent_avro_deserializer_decodes_simulated_events(settings: Settings
         for event in events:
             producer.publish(event)
 
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry.url}))
+    with SchemaRegistryClient({"url": registry.url}) as client:
+        _check_decoded(settings, events, AvroDeserializer(client))
+
+
+def _check_decoded(settings: Settings, events: list[dict], deserialize: AvroDeserializer) -> None:
     messages = _consume_all(settings, 1000)
     assert len(messages) == 1000
     published_order: dict[str, list[str]] = {}

@@ -55,9 +55,10 @@ Converter = Callable[[Any, bool], Any]
 
 
 class _Invalid(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         self.code = code
         self.message = message
+        self.field = field
 
 
 class EventContract:
@@ -121,29 +122,25 @@ class _Plan:
             required = not nullable and not has_default
             self.fields.append((spec["name"], required, spec.get("default"), converter))
         self.known = frozenset(name for name, *_ in self.fields)
+        self._convert_fields = _compile_field_converter(self.fields, schema.name)
         self.id_fields = [name for name in self.known if name in ID_FIELDS]
         self.has_address = "address_quality" in self.known
 
     def convert(self, raw: Mapping[str, Any], from_text: bool) -> dict[str, Any]:
         event_type = self.schema.name
-        unknown = [key for key in raw if key not in self.known]
-        if unknown:
-            raise ContractError("unknown_field", f"field(s) not in the {event_type} contract: "
-                                f"{', '.join(sorted(map(str, unknown)))}", field=str(sorted(map(str, unknown))[0]),
-                                event_type=event_type)
-        record: dict[str, Any] = {}
-        for name, required, default, converter in self.fields:
-            value = raw.get(name)
-            if value is None or (from_text and value == ""):
-                if required:
-                    raise ContractError("missing_field", f"{name} is missing", field=name, event_type=event_type)
-                record[name] = default
-                continue
-            try:
-                record[name] = converter(value, from_text)
-            except _Invalid as bad:
-                raise ContractError(bad.code, f"{name}: {bad.message}", field=name,
+        for key in raw:
+            if key not in self.known:
+                unknown = sorted(str(k) for k in raw if k not in self.known)
+                raise ContractError("unknown_field", f"field(s) not in the {event_type} contract: "
+                                    f"{', '.join(unknown)}", field=unknown[0], event_type=event_type)
+        try:
+            record = self._convert_fields(raw, from_text)
+        except _Invalid as bad:
+            name = bad.field or ""
+            if bad.code == "missing_field":
+                raise ContractError("missing_field", f"{name} is missing", field=name,
                                     event_type=event_type) from None
+            raise ContractError(bad.code, f"{name}: {bad.message}", field=name, event_type=event_type) from None
         if record["event_type"] != event_type:
             raise ContractError("wrong_value", f"event_type {record['event_type']!r} does not match "
                                 f"the schema {event_type}", field="event_type", event_type=event_type)
@@ -164,6 +161,50 @@ class _Plan:
                     f"{name} {'lacks' if synthetic else 'has'} the reserved SYN- prefix but the event "
                     f"is {'synthetic' if synthetic else 'not marked synthetic'}",
                     field=name, event_type=self.schema.name)
+
+
+def _compile_field_converter(fields: list[tuple[str, bool, Any, Converter]],
+                             event_type: str) -> Callable[[Mapping[str, Any], bool], dict[str, Any]]:
+    """Generates one function converting every field of a schema.
+
+    Validation runs once per event on the producer's hot path, so instead of looping over
+    converters it inlines, per field, a fast test that accepts only a value already in its
+    final form (e.g. a str matching the token pattern); anything else, including every
+    invalid value, goes through the field's converter, which coerces CSV text or raises
+    the precise error.
+    """
+    env: dict[str, Any] = {"_Invalid": _Invalid}
+    lines = ["def convert_fields(raw, from_text):", "    get = raw.get", "    record = {}"]
+    for index, (name, required, default, converter) in enumerate(fields):
+        env[f"c{index}"] = converter
+        env[f"d{index}"] = default
+        fast = getattr(converter, "fast", None)
+        names = {key: f"{key}_{index}" for key in getattr(converter, "env", {})}
+        env.update({names[key]: value for key, value in getattr(converter, "env", {}).items()})
+        lines.append(f"    v = get({name!r})")
+        lines.append("    if v is None or (from_text and v == ''):")
+        if required:
+            lines.append(f"        raise _Invalid('missing_field', '', {name!r})")
+        else:
+            lines.append(f"        v = d{index}")
+        test = fast.format(v="v", **names) if fast else "False"
+        lines.append(f"    elif not ({test}):")
+        lines.append("        try:")
+        lines.append(f"            v = c{index}(v, from_text)")
+        lines.append("        except _Invalid as bad:")
+        lines.append(f"            bad.field = {name!r}")
+        lines.append("            raise")
+        lines.append(f"    record[{name!r}] = v")
+    lines.append("    return record")
+    exec(compile("\n".join(lines), f"<contract {event_type}>", "exec"), env)
+    return env["convert_fields"]
+
+
+def _with_fast_path(converter: Converter, test: str, **env: Any) -> Converter:
+    """Marks a converter with an inline test for values it would return unchanged."""
+    converter.fast = test  # type: ignore[attr-defined]
+    converter.env = env  # type: ignore[attr-defined]
+    return converter
 
 
 def _check_address(record: dict[str, Any], event_type: str) -> None:
@@ -197,9 +238,9 @@ def _converter_for(name: str, avro_type: Any) -> tuple[bool, Converter]:
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if logical == "timestamp-millis":
-            return False, _to_millis
+            return False, _with_fast_path(_to_millis, "{v}.__class__ is int")
         if logical == "date":
-            return False, _to_date
+            return False, _with_fast_path(_to_date, "{v}.__class__ is {date}", date=date)
         if avro_type["type"] == "enum":
             return False, _enum_converter(frozenset(avro_type["symbols"]))
         return _converter_for(name, avro_type["type"])
@@ -207,9 +248,12 @@ def _converter_for(name: str, avro_type: Any) -> tuple[bool, Converter]:
         low, high = INT_RANGES.get(name, (-(2 ** 31), 2 ** 31 - 1))
         return False, _int_converter(low, high)
     if avro_type == "boolean":
-        return False, _to_bool
+        return False, _with_fast_path(_to_bool, "{v} is True or {v} is False")
     if avro_type == "string":
-        return False, _to_uuid if name == "event_id" else _string_converter(name)
+        if name == "event_id":
+            return False, _with_fast_path(_to_uuid, "{v}.__class__ is str and {match}({v}) is not None",
+                                          match=CANONICAL_UUID.match)
+        return False, _string_converter(name)
     raise ValueError(f"{name}: Avro type {avro_type!r} is not supported by the contract")
 
 
@@ -280,17 +324,17 @@ def _int_converter(low: int, high: int) -> Converter:
         if not low <= value <= high:
             raise _Invalid("out_of_range", f"{value} is outside {low}..{high}")
         return value
-    return convert
+    return _with_fast_path(convert, "{v}.__class__ is int and {low} <= {v} <= {high}", low=low, high=high)
 
 
 def _enum_converter(symbols: frozenset[str]) -> Converter:
     listed = ", ".join(sorted(symbols))
 
     def convert(value: Any, from_text: bool) -> str:
-        if value not in symbols:
+        if not isinstance(value, str) or value not in symbols:
             raise _Invalid("bad_enum", f"{str(value)[:40]!r} is not one of {listed}")
         return value
-    return convert
+    return _with_fast_path(convert, "{v}.__class__ is str and {v} in {symbols}", symbols=symbols)
 
 
 def _string_converter(name: str) -> Converter:
@@ -316,6 +360,9 @@ def _plain_string(value: Any, from_text: bool) -> str:
     return value
 
 
+_with_fast_path(_plain_string, "{v}.__class__ is str and len({v}) <= {limit}", limit=MAX_TEXT)
+
+
 def _pattern_converter(pattern: re.Pattern[str], what: str) -> Converter:
     def convert(value: Any, from_text: bool) -> str:
         if not isinstance(value, str):
@@ -323,15 +370,15 @@ def _pattern_converter(pattern: re.Pattern[str], what: str) -> Converter:
         if not pattern.match(value):
             raise _Invalid("bad_code", f"{value[:40]!r} is not {what}")
         return value
-    return convert
+    return _with_fast_path(convert, "{v}.__class__ is str and {match}({v}) is not None", match=pattern.match)
 
 
 def _set_converter(allowed: frozenset[str], what: str) -> Converter:
     def convert(value: Any, from_text: bool) -> str:
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             raise _Invalid("bad_code", f"{str(value)[:40]!r} is not {what}")
         return value
-    return convert
+    return _with_fast_path(convert, "{v}.__class__ is str and {v} in {allowed}", allowed=allowed)
 
 
 def _identifier_converter(name: str, kind: IdKind) -> Converter:
@@ -346,7 +393,8 @@ def _identifier_converter(name: str, kind: IdKind) -> Converter:
             raise _Invalid("bad_identifier", f"expected a {kind.value}- token "
                            f"(e.g. {kind.value}-ABC123...), got {value[:40]!r}")
         return value
-    return convert
+    exact = re.compile(rf"^(SYN-)?{kind.value}-[A-Z0-9]{{1,32}}$")
+    return _with_fast_path(convert, "{v}.__class__ is str and {match}({v}) is not None", match=exact.match)
 
 
 def _iso(millis: int) -> str:

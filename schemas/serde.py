@@ -9,11 +9,12 @@ same record name so consumers see one shape whatever version the producer used.
 from __future__ import annotations
 
 from io import BytesIO
-from typing import Any
+from typing import Any, Callable
 
 from fastavro import schemaless_reader, schemaless_writer
 
 from schemas.catalog import Catalog, SchemaVersion
+from schemas.fastpath import compile_encoder
 from schemas.registry import SchemaRegistry
 from schemas.wire import frame_header, split
 from ucwatch.errors import ContractError
@@ -23,13 +24,24 @@ class Encoder:
     def __init__(self, registry: SchemaRegistry, topic: str) -> None:
         self._registry = registry
         self._topic = topic
-        self._headers: dict[SchemaVersion, bytes] = {}
+        self._writers: dict[SchemaVersion, tuple[bytes, Callable[[dict[str, Any]], bytes] | None]] = {}
         self._buffer = BytesIO()
 
     def encode(self, schema: SchemaVersion, record: dict[str, Any]) -> bytes:
-        header = self._headers.get(schema)
-        if header is None:
-            header = self._headers[schema] = frame_header(self._registry.id_for(self._topic, schema))
+        """Frames and encodes a record that passed the contract."""
+        writer = self._writers.get(schema)
+        if writer is None:
+            writer = self._writers[schema] = (frame_header(self._registry.id_for(self._topic, schema)),
+                                              compile_encoder(schema.definition))
+        header, fast = writer
+        if fast is not None:
+            try:
+                return header + fast(record)
+            except (KeyError, TypeError, AttributeError, ValueError):
+                pass  # let fastavro say precisely what is wrong with the record
+        return self._encode_with_fastavro(header, schema, record)
+
+    def _encode_with_fastavro(self, header: bytes, schema: SchemaVersion, record: dict[str, Any]) -> bytes:
         buffer = self._buffer
         buffer.seek(0)
         buffer.truncate()

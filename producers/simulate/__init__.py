@@ -1,0 +1,21 @@
+"""Seeded, deterministic synthetic lifecycle histories, calibrated to domain.md.
+
+    sim = Simulation(SimulationConfig(seed=7, children=20_000))
+    write_jsonl(sim.events(), "events.jsonl")   # arrival order, JSON Lines input format
+    sim.truth.total().as_dict()                 # what really happened, by FY of encounter
+
+Modules: `calibration` (figures and sources), `config` (what a run is asked to do),
+`lifecycle` (one child's events), `feed` (lateness, disorder, duplicates), `children`
+(one child's stream: history, truth, feed), `spill` (arrival months on disk), `workers`
+(processes sharing out the children), `truth` (ground-truth counts), `simulation` (the
+run), `writer` (JSON Lines), `clock`, `events`, `sampling` (helpers). Command line:
+``python -m producers.simulate --help``.
+"""
+
+from producers.simulate.config import FeedRates, Rates, SimulationConfig
+from producers.simulate.simulation import Simulation, SimulationNotFinished, encounter_plan, simulate
+from producers.simulate.truth import CohortTruth, GroundTruth
+from producers.simulate.writer import write_jsonl
+
+__all__ = ["CohortTruth", "FeedRates", "GroundTruth", "Rates", "Simulation", "SimulationConfig",
+           "SimulationNotFinished", "encounter_plan", "simulate", "write_jsonl"]

@@ -9,7 +9,7 @@ Modules: `calibration` (figures and sources), `config` (what a run is asked to d
 (one child's stream: history, truth, feed), `spill` (arrival months on disk), `workers`
 (processes sharing out the children), `truth` (ground-truth counts), `simulation` (the
 run), `writer` (JSON Lines), `clock`, `events`, `sampling` (helpers). Command line:
-``python -m producers.simulate --help``.
+``ucwatch simulate --help``.
 """
 
 from producers.simulate.config import FeedRates, Rates, SimulationConfig

@@ -86,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true", help="leave the demo's Kafka running")
     demo.set_defaults(command=_demo)
 
+    for name, help_text in (("alerts", "print alert changes as JSON Lines"),
+                            ("notifications", "print the notifications ucwatch sent, as JSON Lines"),
+                            ("deadletters", "print rejected input with its reason, as JSON Lines")):
+        watch = commands.add_parser(name, help=help_text)
+        watch.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+        watch.add_argument("--child", help="only this child's records (a child token)")
+        watch.set_defaults(command=_watch, topic_kind=name)
+
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(command=_settings)
     return parser
@@ -148,9 +156,20 @@ def _registry(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{version.schema_id:>10}  {version.family}/{version.name} v{version.version}")
         return 0
     from schemas.registry_server import EmbeddedRegistryServer
-    server = EmbeddedRegistryServer(catalog, [settings.topics.lifecycle.name], port=args.port)
+    server = EmbeddedRegistryServer(catalog, [t.name for t in settings.topics.all()], port=args.port)
     print(f"embedded schema registry (read-only) at {server.url}", flush=True)
     server.serve_forever()
+    return 0
+
+
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.kafka_admin import wait_for_kafka
+    from ucwatch.watch import avro_renderer, json_renderer, print_topic
+    wait_for_kafka(settings)
+    topic = {"alerts": settings.topics.alerts, "notifications": settings.topics.notifications,
+             "deadletters": settings.topics.deadletter}[args.topic_kind].name
+    render = json_renderer if args.topic_kind == "deadletters" else avro_renderer(settings)
+    print_topic(settings, topic, render, follow=args.follow, child=args.child)
     return 0
 
 

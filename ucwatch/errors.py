@@ -10,6 +10,7 @@
      +-- DeliveryError          the broker did not acknowledge some records
      +-- PseudonymKeyError      the HMAC key is missing or too weak
      +-- InputFileError         an input file is missing or unreadable as a whole
+     +-- TopicMissing           a topic to read does not exist (yet)
 
 Each carries structured fields so that a caller can report where the problem was
 (event type, field, topic, partition, offset, file, line) without parsing messages.
@@ -83,3 +84,10 @@ class PseudonymKeyError(UcwatchError):
 
 class InputFileError(UcwatchError):
     pass
+
+
+class TopicMissing(UcwatchError):
+    def __init__(self, topic: str, detail: str) -> None:
+        super().__init__(f"topic {topic} cannot be read ({detail}); create the topics with "
+                         "`ucwatch topics create` or check the topic settings")
+        self.topic = topic

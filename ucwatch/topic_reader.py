@@ -9,6 +9,8 @@ from typing import Iterator
 
 from confluent_kafka import Consumer, TopicPartition
 
+from ucwatch.errors import TopicMissing
+
 
 @dataclass
 class Record:
@@ -28,7 +30,7 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         if metadata.error is not None:
-            raise LookupError(f"topic {topic}: {metadata.error.str()}")
+            raise TopicMissing(topic, metadata.error.str())
         ends: dict[int, int] = {}
         for partition in metadata.partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)

@@ -31,9 +31,10 @@ class EmbeddedRegistryServer:
                  subject_name: SubjectNameStrategy = topic_record_subject) -> None:
         self.catalog = catalog
         self.subjects: dict[str, list[SchemaVersion]] = {}
+        families = sorted({(v.family, v.name) for v in catalog.all()})
         for topic in topics:
-            for name in catalog.names():
-                versions = catalog.versions(name)
+            for family, name in families:
+                versions = catalog.versions(name, family)
                 self.subjects[subject_name(topic, versions[0])] = versions
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None

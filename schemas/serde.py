@@ -60,11 +60,15 @@ class Decoder:
         self._catalog = catalog
 
     def decode(self, data: bytes) -> dict[str, Any]:
+        return self.decode_named(data)[1]
+
+    def decode_named(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(full name of the writer schema, record): tells ticks from lifecycle events."""
         schema_id, body = split(data)
         writer = self._registry.writer_schema(schema_id)
         reader = self._reader_for(writer)
         try:
-            return schemaless_reader(BytesIO(body), writer, reader)
+            return writer["name"], schemaless_reader(BytesIO(body), writer, reader)
         except Exception as exc:  # fastavro raises many kinds on corrupt input
             raise ContractError("undecodable", f"record with schema id {schema_id} cannot be "
                                 f"decoded: {type(exc).__name__}: {exc}") from exc
@@ -72,8 +76,9 @@ class Decoder:
     def _reader_for(self, writer: Any) -> Any:
         if self._catalog is None:
             return None
-        name = writer.get("name", "").rsplit(".", 1)[-1]
+        namespace, _, name = writer.get("name", "").rpartition(".")
+        family = namespace.rsplit(".", 1)[-1] if namespace else ""
         try:
-            return self._catalog.latest(name).parsed
+            return self._catalog.latest(name, family).parsed
         except ContractError:
             return None

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from ucwatch.settings import KafkaSettings, Settings, TopicSettings, TopicsSettings
+from ucwatch.settings import KafkaSettings, Settings, StreamsSettings, TopicSettings, TopicsSettings
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO / "deploy" / "local" / "kafka.sh"
@@ -96,14 +96,17 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data",
                     kafka=KafkaSettings(bootstrap=kafka_bootstrap, connect_timeout_s=20.0,
                                         delivery_timeout_ms=30_000),
-                    topics=unique_topics())
+                    topics=unique_topics(),
+                    streams=StreamsSettings(app_id=f"detect-{uuid.uuid4().hex[:10]}", store="memory"))
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as UCWATCH_ environment variables, for running the CLI as a process."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("UCWATCH_")}
     env.update({"UCWATCH_DATA_DIR": str(settings.data_dir), "UCWATCH_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
-                "UCWATCH_KAFKA_CONNECT_TIMEOUT_S": str(settings.kafka.connect_timeout_s)})
+                "UCWATCH_KAFKA_CONNECT_TIMEOUT_S": str(settings.kafka.connect_timeout_s),
+                "UCWATCH_STREAMS_APP_ID": settings.streams.app_id, "UCWATCH_STREAMS_STORE": settings.streams.store,
+                "UCWATCH_STREAMS_POLICY": settings.streams.policy})
     for f in dataclasses.fields(TopicsSettings):
         topic: TopicSettings = getattr(settings.topics, f.name)
         env[f"UCWATCH_TOPICS_{f.name.upper()}_NAME"] = topic.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -35,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `ucwatch alerts | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
         watch.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
         watch.add_argument("--child", help="only this child's records (a child token)")
         watch.set_defaults(command=_watch, topic_kind=name)
+
+    run = commands.add_parser("run", help="run detection: faust workers and a live ticker")
+    run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--policy", type=Path, help="policy TOML (default: streams.policy, else the default policy)")
+    run.add_argument("--store", choices=["rocksdb", "memory"], help="default: streams.store (rocksdb)")
+    run.add_argument("--tick-every", type=float, default=60.0, metavar="SECONDS",
+                     help="write a wall-clock tick to every partition this often (0: no ticker)")
+    run.set_defaults(command=_run)
+
+    worker = commands.add_parser("worker", help="one detection worker in this process (ucwatch run starts them)")
+    worker.add_argument("--name", default="w0", help="names the worker's state folder")
+    worker.set_defaults(command=_worker)
+
+    tick = commands.add_parser("tick", help="advance event time: a clock tick on every lifecycle partition")
+    tick.add_argument("--at", required=True, help="ISO-8601 timestamp with a zone, e.g. 2023-10-01T00:00:00Z")
+    tick.set_defaults(command=_tick)
 
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(command=_settings)
@@ -170,6 +190,41 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
              "deadletters": settings.topics.deadletter}[args.topic_kind].name
     render = json_renderer if args.topic_kind == "deadletters" else avro_renderer(settings)
     print_topic(settings, topic, render, follow=args.follow, child=args.child)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+    from streams.worker import run
+    streams = dataclasses.replace(settings.streams, **{k: v for k, v in (
+        ("store", args.store), ("policy", str(args.policy) if args.policy else None)) if v})
+    return run(dataclasses.replace(settings, streams=streams), workers=args.workers,
+               tick_every_s=args.tick_every or None, config=args.config)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+    return run_worker(settings, args.name)
+
+
+def _tick(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+    from streams.ticks import Ticker
+    from ucwatch.errors import InputFileError
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        raise InputFileError(f"--at {args.at!r} is not an ISO-8601 timestamp") from None
+    if at.tzinfo is None:
+        raise InputFileError(f"--at {args.at!r} has no timezone; write it in UTC with a Z")
+    from ucwatch.kafka_admin import wait_for_kafka
+    wait_for_kafka(settings)
+    ticker = Ticker(settings, issued_by="cli")
+    try:
+        count = ticker.tick(int(at.timestamp() * 1000))
+    finally:
+        ticker.close()
+    print(f"tick at {at.isoformat()} written to {count} partition(s) of {settings.topics.lifecycle.name}")
     return 0
 
 

@@ -88,6 +88,16 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class StreamsSettings:
+    app_id: str = "ucwatch-detect"
+    """The faust app id: the consumer group and the prefix of the changelog topics."""
+    store: str = "rocksdb"
+    """Where workers keep per-child state: rocksdb (default) or memory."""
+    policy: str = ""
+    """A policy TOML file; empty means streams/policies/default.toml."""
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".ucwatch")
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
@@ -95,6 +105,7 @@ class Settings:
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
     topics: TopicsSettings = field(default_factory=TopicsSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    streams: StreamsSettings = field(default_factory=StreamsSettings)
 
     @property
     def clickhouse_dsn(self) -> str:

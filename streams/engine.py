@@ -1,0 +1,382 @@
+"""The two entry points of detection: an event arrived, or the clock advanced.
+
+    engine = Engine(policy)
+    step = engine.on_event(state, event, now_ms)   # state None for a child never seen
+    step = engine.on_time(state, now_ms)           # when now_ms >= state.next_wakeup_ms
+
+Both are pure: the result depends only on the arguments (never the wall clock), and the
+state passed in is never modified; `Step.state` is the new state (the same object when
+nothing changed). `event` is a decoded lifecycle event with the schema's field names and
+its timestamps (occurred_at, recorded_at, hearing_at, next_hearing_at) as int UTC
+milliseconds. A repeat of an event_id changes nothing and emits nothing.
+
+How: the event joins the child's history at its event time; each rule the event can
+concern (by its matcher mask), and each rule with something due by `now`, is derived
+again (derive.py: going on from where the rule's pass stopped when the event is the
+latest in event time, else over the whole history) and compared with what was already
+emitted (lifecycle.py); only the differences are emitted.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from streams.compiled import CompiledPolicy, CompiledRule
+from streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, new_fold, start_order
+from streams.ids import alert_id, notification_id
+from streams.lifecycle import OPEN, OPENED, RETRACTED, advance, reason_text
+from streams.policy import Policy
+from streams.state import ChildState, Entry
+from ucwatch.errors import ContractError
+
+_EMPTY: dict[str, list] = {}
+FULL, FEED, WAIT, KEEP = 0, 1, 2, 3
+_LONG_AGO = -(2 ** 62)
+
+
+def _rule_order(item: tuple[CompiledRule, int]) -> int:
+    return item[0].index
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    alert_id: str
+    child_id: str
+    rule: str
+    change: str          # OPENED, ESCALATED, RESOLVED, RETRACTED, CANCELLED
+    status: str          # OPEN, RESOLVED, RETRACTED, CANCELLED
+    severity: str
+    deadline_ms: int
+    fired_at_ms: int     # event time of the change: the deadline for OPENED, the escalation
+                         # instant, the resolving or cancelling event's occurred_at, now for RETRACTED
+    reason: str
+    start_event_id: str
+    basis: str
+    sequence: int        # 1, 2, 3... per alert_id
+
+
+@dataclass(frozen=True)
+class Notification:
+    notification_id: str
+    child_id: str
+    recipient: str       # HHS, ICE
+    kind: str            # FAILURE_TO_APPEAR, UNAUTHORIZED_DEPARTURE, NOT_WITH_SPONSOR, ...
+    fact_event_id: str   # the event notified about, or the alert id for an alert
+    occurred_at_ms: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Step:
+    state: ChildState
+    alerts: list[AlertChange]
+    notifications: list[Notification]
+    changed: bool
+
+
+def _step(state: ChildState, alerts: list[AlertChange], notifications: list[Notification],
+          changed: bool) -> Step:
+    """Step(state, alerts, notifications, changed), without the frozen dataclass's __init__
+    (an object.__setattr__ call per field): this runs once per event."""
+    step = _new(Step)
+    fields = step.__dict__
+    fields["state"], fields["alerts"], fields["notifications"], fields["changed"] = (
+        state, alerts, notifications, changed)
+    return step
+
+
+def _made(cls: type, fields: dict[str, Any]) -> Any:
+    """An instance of the frozen dataclass `cls` holding `fields` (all of them), made the
+    same way as `_step`."""
+    made = _new(cls)
+    made.__dict__.update(fields)
+    return made
+
+
+_new = object.__new__
+
+
+class Engine:
+    def __init__(self, policy: Policy, *, resume: bool = True) -> None:
+        """`resume=False` derives every concerned rule from the whole history each time
+        (same results, slower): for tests that check the two agree."""
+        self.policy = policy
+        self.resume = resume
+        self._c = CompiledPolicy(policy)
+        # folds are never changed in place, so every new child can start from the same ones
+        self._empty_folds = tuple(new_fold(r, self._c.close_bits, self._c.reopen_bits) for r in self._c.rules)
+
+    def on_event(self, state: ChildState | None, event: Mapping[str, Any], now_ms: int) -> Step:
+        c = self._c
+        try:
+            event_id, event_type = event["event_id"], event["event_type"]
+            child_id, occurred = event["child_id"], event["occurred_at"]
+        except KeyError as exc:
+            raise ContractError("missing_field", f"event lacks {exc.args[0]!r}", field=exc.args[0]) from None
+        if state is None:
+            state = ChildState(child_id, c.fingerprint, folds=self._empty_folds if self.resume else None)
+        elif state.child_id != child_id:
+            raise ValueError(f"event of child {child_id!r} given the state of {state.child_id!r}")
+        ids = state.event_ids
+        if event_id in ids:
+            return _step(state, [], [], False)
+        if type(occurred) is not int or c.timestamp_fields(event_type):
+            _check_times(event, event_type, occurred, c.timestamp_fields(event_type))
+        changes: list[AlertChange] = []
+        notes: list[Notification] = []
+        now = now_ms if state.now_ms is None or now_ms > state.now_ms else state.now_ms
+        if state.policy != c.fingerprint:
+            state = self._rematch(state, now, changes)
+
+        mask, kept = c.read(event, event_type)
+        entry: Entry = (occurred, event_id, event_type, kept, mask)
+        history = state.history
+        appended = not history or entry > history[-1]
+        if appended:
+            history = history + (entry,)
+        else:
+            position = bisect(history, entry)
+            history = history[:position] + (entry,) + history[position:]
+        sent = state.sent
+        if mask & c.notice_bits:
+            sent = self._notify_event(state.child_id, event_id, occurred, mask, sent, notes)
+        contact = state.last_contact_ms
+        if mask & c.contact_bits and (contact is None or occurred > contact):
+            contact = occurred
+
+        # a reopening event reopens nothing when no case was closed before it
+        reopens = bool(mask & c.reopen_bits) and any(e[4] & c.close_bits for e in state.history if e < entry)
+        hits = c.hits(mask, reopens)
+        plan = self._plan_event(state, hits, appended, bool(mask & c.close_bits), now)
+        alerts, wakeups, sent, folds = self._derive(state, history, entry, hits[0], plan, now, sent, changes,
+                                                    notes)
+        new = ChildState(state.child_id, c.fingerprint, now, history, alerts, wakeups, sent, contact,
+                         ids | {event_id}, folds)
+        return _step(new, changes, notes, True)
+
+    def on_time(self, state: ChildState, now_ms: int) -> Step:
+        c = self._c
+        changes: list[AlertChange] = []
+        now = now_ms if state.now_ms is None or now_ms > state.now_ms else state.now_ms
+        if state.policy != c.fingerprint:
+            state = self._rematch(state, now, changes)
+        wakeups, folds = state.wakeups, state.folds
+        plan = [(r, WAIT if folds is not None and folds[r.index] is not None else FULL)
+                for r in c.rules if r.name in wakeups and wakeups[r.name] <= now]
+        if not plan and not changes:
+            return _step(state, [], [], False)
+        notes: list[Notification] = []
+        alerts, wakeups, sent, folds = self._derive(state, state.history, None, (), plan, now, state.sent,
+                                                    changes, notes)
+        new = ChildState(state.child_id, c.fingerprint, now, state.history, alerts, wakeups, sent,
+                         state.last_contact_ms, state.event_ids, folds)
+        return _step(new, changes, notes, True)
+
+    # which rules to derive again, and how
+
+    def _plan_event(self, state: ChildState, hits: tuple[tuple[CompiledRule, ...], frozenset[CompiledRule]],
+                    appended: bool, closes: bool, now: int) -> list[tuple[CompiledRule, int]]:
+        """FEED (go on with the rule's fold: the event came last in event time), FULL
+        (derive from the whole history), WAIT (only the waiting instances: nothing but the
+        clock changed for that rule) or KEEP (the fold stays valid and nothing can change:
+        the event came last and can only meet or cancel, and no instance is waiting)."""
+        c = self._c
+        folds, wakeups, alerts = state.folds, state.wakeups, state.alerts
+        if not self.resume:
+            folds = None
+        concerned, starts = hits
+        plan = []
+        for r in concerned:
+            fold = folds[r.index] if folds is not None else None
+            if fold is not None and appended:
+                if r in starts or fold.awaiting or fold.keeps_earlier or closes:
+                    plan.append((r, FEED))
+                else:
+                    plan.append((r, KEEP))    # it can only meet or cancel, and nothing waits
+            elif r in starts or r.name in wakeups or r.name in alerts:
+                plan.append((r, FULL))
+        if wakeups and min(wakeups.values()) <= now:
+            planned = {r for r, _ in plan}
+            for r in c.rules:
+                if r not in planned and r.name in wakeups and wakeups[r.name] <= now:
+                    plan.append((r, WAIT if folds is not None and folds[r.index] is not None else FULL))
+            plan.sort(key=_rule_order)
+        return plan
+
+    def _derive(self, state: ChildState, history: tuple[Entry, ...], entry: Entry | None,
+                concerned: tuple[CompiledRule, ...],
+                plan: list[tuple[CompiledRule, int]], now: int, sent: tuple[str, ...],
+                changes: list[AlertChange], notes: list[Notification]) -> tuple[dict, dict, tuple, tuple | None]:
+        """Derive the planned rules, emit what changed; returns the new alerts, wakeups, sent
+        and folds of the state."""
+        c = self._c
+        child_id = state.child_id
+        alerts = state.alerts
+        new_alerts = None
+        wakeups = state.wakeups
+        new_wakeups = None
+        old_folds = state.folds if self.resume else None
+        folds = list(old_folds) if old_folds is not None else [None] * len(c.rules)
+        for r in concerned:      # a rule the new entry concerns keeps a fold only if fed
+            folds[r.index] = None
+        for r, mode in plan:
+            if mode == KEEP:
+                folds[r.index] = old_folds[r.index]  # type: ignore[index]
+                continue
+            emitted = alerts.get(r.name, _EMPTY)
+            if mode == FEED:
+                fold, found = old_folds[r.index].fed((entry,), emitted)  # type: ignore[index,union-attr]
+            elif mode == WAIT:
+                fold = old_folds[r.index]  # type: ignore[index]
+                found = list(fold.awaiting)  # type: ignore[union-attr]
+            else:
+                fold, found = new_fold(r, c.close_bits, c.reopen_bits).fed(history, emitted)
+            if len(found) > 1:
+                found.sort(key=start_order)
+            folds[r.index] = fold
+            updated: dict[str, list] | None = None
+            wake = None
+            seen: set[str] | None = set() if emitted and mode == FULL else None
+            for inst in found:
+                end = inst.end
+                if end is not None and end[0] <= inst.deadline:
+                    kind = NONE_MET if inst.end_kind == MET else NONE_CANCELLED
+                else:
+                    kind = PENDING if now < inst.deadline else DUE
+                anchor = inst.anchor
+                record = emitted.get(anchor) if emitted else None
+                if seen is not None:
+                    seen.add(anchor)
+                if record is None:
+                    if kind == PENDING:
+                        if wake is None or inst.deadline < wake:
+                            wake = inst.deadline
+                        continue
+                    if kind != DUE:
+                        continue
+                items, at = advance(record, inst, kind, r, now)
+                if at is not None and (wake is None or at < wake):
+                    wake = at
+                if items:
+                    record = self._emit(child_id, r, anchor, record, inst.deadline, inst.start[1], items, changes)
+                    sent = self._notify_alert(child_id, r, record[0], items, sent, notes)
+                    if updated is None:
+                        updated = {}
+                    updated[anchor] = record
+            if seen is not None:
+                for anchor, record in emitted.items():
+                    if anchor not in seen:
+                        items, _ = advance(record, None, None, r, now)
+                        if items:
+                            if updated is None:
+                                updated = {}
+                            updated[anchor] = self._emit(child_id, r, anchor, record, record[4], record[5],
+                                                         items, changes)
+            if updated:
+                if new_alerts is None:
+                    new_alerts = dict(alerts)
+                new_alerts[r.name] = {**emitted, **updated}
+            if wakeups.get(r.name) != wake:
+                if new_wakeups is None:
+                    new_wakeups = dict(wakeups)
+                if wake is None:
+                    del new_wakeups[r.name]
+                else:
+                    new_wakeups[r.name] = wake
+        return (new_alerts if new_alerts is not None else alerts,
+                new_wakeups if new_wakeups is not None else wakeups, sent,
+                tuple(folds) if self.resume else None)
+
+    @staticmethod
+    def _emit(child_id: str, r: CompiledRule, anchor: str, record: list | None, deadline: int,
+              start_event_id: str, items: list, changes: list[AlertChange]) -> list:
+        """AlertChanges of `items`, and the alert's new record. An alert's deadline_ms is that
+        of its episode: the deadline it was OPENED for, until it opens again."""
+        the_id = record[0] if record is not None else alert_id(child_id, r.name, anchor)
+        sequence = record[3] if record is not None else 0
+        episode = record[4] if record is not None else deadline
+        basis = r.rule.basis
+        for change, status_, severity, fired_at, reason in items:
+            sequence += 1
+            if change == OPENED:
+                episode = deadline
+            changes.append(_made(AlertChange, {
+                "alert_id": the_id, "child_id": child_id, "rule": r.name, "change": change, "status": status_,
+                "severity": severity, "deadline_ms": episode, "fired_at_ms": fired_at,
+                "reason": reason_text(reason, r), "start_event_id": start_event_id, "basis": basis,
+                "sequence": sequence}))
+        _, status_, severity, _, _ = items[-1]
+        return [the_id, status_, severity, sequence, episode, start_event_id,
+                r.rule.contact_status if status_ == OPEN else None]
+
+    @staticmethod
+    def _notify_alert(child_id: str, r: CompiledRule, the_id: str, items: list, sent: tuple[str, ...],
+                      notes: list[Notification]) -> tuple[str, ...]:
+        rule = r.rule
+        if not rule.notify:
+            return sent
+        for change, _, _, fired_at, _ in items:
+            if change != OPENED:
+                continue
+            for recipient in rule.notify:
+                nid = notification_id(child_id, rule.notify_kind, recipient, the_id)
+                if nid not in sent:
+                    sent = sent + (nid,)
+                    notes.append(Notification(nid, child_id, recipient, rule.notify_kind, the_id,
+                                              fired_at, rule.reason))
+        return sent
+
+    def _notify_event(self, child_id: str, event_id: str, occurred: int, mask: int,
+                      sent: tuple[str, ...], notes: list[Notification]) -> tuple[str, ...]:
+        for bits, notice in self._c.notices:
+            if mask & bits:
+                for recipient in notice.recipients:
+                    nid = notification_id(child_id, notice.kind, recipient, event_id)
+                    if nid not in sent:
+                        sent = sent + (nid,)
+                        notes.append(Notification(nid, child_id, recipient, notice.kind, event_id,
+                                                  occurred, notice.reason))
+        return sent
+
+    # a state made under another policy
+
+    def _rematch(self, state: ChildState, now: int, changes: list[AlertChange]) -> ChildState:
+        """The state's history matched against this policy; open alerts of rules it no longer
+        has are retracted (nothing silently dropped), every rule will be derived again."""
+        c = self._c
+        history = tuple((t, eid, etype, fields, c.mask({**(fields or {}), "event_type": etype}, etype))
+                        for t, eid, etype, fields, _ in state.history)
+        contacts = [e[0] for e in history if e[4] & c.contact_bits]
+        alerts = {}
+        for rule, records in state.alerts.items():
+            if rule in c.by_name:
+                alerts[rule] = records
+                continue
+            kept = {}
+            for anchor, rec in records.items():
+                if rec[1] == OPEN:
+                    sequence = rec[3] + 1
+                    changes.append(AlertChange(rec[0], state.child_id, rule, RETRACTED, RETRACTED, rec[2],
+                                               rec[4], now, f"rule {rule} is no longer in the policy",
+                                               rec[5], "", sequence))
+                    rec = [rec[0], RETRACTED, rec[2], sequence, rec[4], rec[5], None]
+                kept[anchor] = rec
+            alerts[rule] = kept
+        # every rule is due at once, so the step that rematched derives them all again
+        due = {r.name: _LONG_AGO for r in c.rules}
+        return ChildState(state.child_id, c.fingerprint, state.now_ms, history, alerts, due, state.sent,
+                          max(contacts) if contacts else None, state._ids)
+
+
+def _check_times(event: Mapping[str, Any], event_type: str, occurred: Any, fields: tuple[str, ...]) -> None:
+    if type(occurred) is not int:
+        raise ContractError("bad_timestamp", f"occurred_at must be int UTC milliseconds, not "
+                                             f"{type(occurred).__name__}", field="occurred_at",
+                            event_type=event_type)
+    for name in fields:
+        value = event.get(name)
+        if value is not None and type(value) is not int:
+            raise ContractError("bad_timestamp", f"{name} must be int UTC milliseconds, not "
+                                                 f"{type(value).__name__}", field=name, event_type=event_type)

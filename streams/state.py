@@ -1,0 +1,151 @@
+"""What the engine keeps per child, and the child-state snapshot made from it.
+
+The state is the child's history plus what was already emitted; alerts are derived from
+the history each time (derive.py), so late and out-of-order events need no special case.
+
+    history    every distinct event as (occurred_at, event_id, event_type, kept fields,
+               matcher mask), sorted by (occurred_at, event_id): event time, not arrival
+    alerts     rule -> anchor -> [alert_id, status, severity, sequence, deadline_ms,
+               start_event_id, contact_status]: the last change emitted per alert; an
+               expectation never emitted has no record
+    wakeups    rule -> the earliest future instant at which that rule has something due
+    sent       ids of the notifications already sent
+    now_ms     the latest clock value seen (the clock never goes back for a child)
+    policy     fingerprint of the policy the masks were computed with
+
+A state is a value: the engine never changes one it was given, it returns a new one.
+`to_dict` / `from_dict` round-trip through JSON (what the faust table stores).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Entry = tuple   # (occurred_at_ms, event_id, event_type, fields | None, mask)
+Record = list   # [alert_id, status, severity, sequence, deadline_ms, start_event_id, contact_status]
+
+FORMAT = 1
+
+CUSTODY = {"ChildEncountered": "IN_DHS_CUSTODY", "CustodyTransferred": "IN_HHS_CUSTODY",
+           "ReleasedToSponsor": "RELEASED_TO_SPONSOR", "UnauthorizedDeparture": "LEFT_HHS_CARE",
+           "CaseClosed": "CLOSED"}
+COURT = {"NtaIssued": "NTA_ISSUED", "NtaServed": "NTA_SERVED", "NtaFiled": "NTA_FILED",
+         "HearingScheduled": "HEARING_SCHEDULED", "FailureToAppear": "FAILED_TO_APPEAR",
+         "InAbsentiaOrder": "ORDERED_REMOVED_IN_ABSENTIA", "CaseClosed": "CLOSED"}
+_HEARING_OUTCOMES = ("HearingAttended", "FailureToAppear", "InAbsentiaOrder")
+_CONTACT_PRIORITY = ("WHEREABOUTS_UNKNOWN", "UNREACHABLE")
+
+
+class ChildState:
+    __slots__ = ("child_id", "policy", "now_ms", "history", "alerts", "wakeups", "sent",
+                 "last_contact_ms", "_ids", "folds")
+
+    def __init__(self, child_id: str, policy: str = "", now_ms: int | None = None,
+                 history: tuple[Entry, ...] = (), alerts: dict[str, dict[str, Record]] | None = None,
+                 wakeups: dict[str, int] | None = None, sent: tuple[str, ...] = (),
+                 last_contact_ms: int | None = None, ids: frozenset[str] | None = None,
+                 folds: tuple | None = None) -> None:
+        self.child_id = child_id
+        self.policy = policy
+        self.now_ms = now_ms
+        self.history = history
+        self.alerts = alerts if alerts is not None else {}
+        self.wakeups = wakeups if wakeups is not None else {}
+        self.sent = sent
+        self.last_contact_ms = last_contact_ms
+        self._ids = ids
+        self.folds = folds
+        """Where each rule's pass over the history stopped (derive.Fold, by rule index), a
+        cache the engine keeps on the object: not serialized, rebuilt when missing."""
+
+    # what the engine and the glue read
+
+    @property
+    def next_wakeup_ms(self) -> int | None:
+        """The earliest instant at which `Engine.on_time` could change something."""
+        return min(self.wakeups.values()) if self.wakeups else None
+
+    @property
+    def events_seen(self) -> int:
+        return len(self.history)
+
+    @property
+    def last_event_at_ms(self) -> int | None:
+        return self.history[-1][0] if self.history else None
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.event_ids
+
+    @property
+    def event_ids(self) -> frozenset[str]:
+        if self._ids is None:
+            self._ids = frozenset(e[1] for e in self.history)
+        return self._ids
+
+    def open_alerts(self) -> list[dict[str, str]]:
+        """The OPEN alerts, by rule then alert id (whatever order they were raised in)."""
+        return sorted(({"alert_id": rec[0], "rule": rule, "severity": rec[2]}
+                       for rule, records in self.alerts.items() for rec in records.values() if rec[1] == "OPEN"),
+                      key=lambda a: (a["rule"], a["alert_id"]))
+
+    # persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": FORMAT, "child_id": self.child_id, "policy": self.policy, "now": self.now_ms,
+                "events": [list(e) for e in self.history], "alerts": self.alerts,
+                "wake": self.wakeups, "sent": list(self.sent), "contact": self.last_contact_ms}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ChildState":
+        if data.get("v") != FORMAT:
+            raise ValueError(f"child state format {data.get('v')!r} is not {FORMAT}")
+        return cls(data["child_id"], data["policy"], now_ms=data["now"],
+                   history=tuple((e[0], e[1], e[2], e[3], e[4]) for e in data["events"]),
+                   alerts={rule: {anchor: list(rec) for anchor, rec in records.items()}
+                           for rule, records in data["alerts"].items()},
+                   wakeups=dict(data["wake"]), sent=tuple(data["sent"]),
+                   last_contact_ms=data["contact"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChildState) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"ChildState({self.child_id!r}, events={len(self.history)}, "
+                f"open={len(self.open_alerts())}, next_wakeup_ms={self.next_wakeup_ms})")
+
+    # the compacted child-state topic
+
+    def snapshot(self) -> dict[str, Any]:
+        custody, court = "UNKNOWN", "NO_NTA"
+        pending: dict[str, int] = {}      # hearing_id -> hearing_at, no outcome yet
+        announced: int | None = None       # next_hearing_at of the last HearingAttended
+        for _, _, event_type, fields, _ in self.history:
+            custody = CUSTODY.get(event_type, custody)
+            fields = fields or {}
+            if event_type == "HearingScheduled":
+                announced = None
+                if fields.get("hearing_id") is not None and fields.get("hearing_at") is not None:
+                    pending[fields["hearing_id"]] = fields["hearing_at"]
+            elif event_type in _HEARING_OUTCOMES:
+                pending.pop(fields.get("hearing_id"), None)  # type: ignore[arg-type]
+                if event_type == "HearingAttended":
+                    announced = fields.get("next_hearing_at")
+            elif event_type == "CaseClosed":
+                pending.clear()
+                announced = None
+            if event_type == "HearingAttended":
+                court = "HEARING_SCHEDULED" if (pending or announced is not None) else "NTA_FILED"
+            elif event_type in COURT and not (event_type == "CaseClosed"
+                                               and court == "ORDERED_REMOVED_IN_ABSENTIA"):
+                court = COURT[event_type]
+        upcoming = list(pending.values()) + ([announced] if announced is not None else [])
+        marks = {rec[6] for records in self.alerts.values() for rec in records.values()
+                 if rec[1] == "OPEN" and rec[6]}
+        contact = next((m for m in _CONTACT_PRIORITY if m in marks),
+                       "REACHABLE" if self.last_contact_ms is not None else "UNKNOWN")
+        return {"child_id": self.child_id, "custody_status": custody, "contact_status": contact,
+                "court_status": court, "next_hearing_at_ms": min(upcoming) if upcoming else None,
+                "last_contact_at_ms": self.last_contact_ms, "open_alerts": self.open_alerts(),
+                "last_event_at_ms": self.last_event_at_ms, "events_seen": self.events_seen}

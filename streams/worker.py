@@ -1,0 +1,89 @@
+"""Running detection: `ucwatch run` starts worker processes and, while live, a ticker.
+
+Each worker is one faust worker process with its own state folder; workers of the same
+app id share the lifecycle partitions and move tables on rebalance. The ticker writes a
+clock tick to every partition every `tick_every_s` seconds of wall-clock time, so that
+deadlines fire on quiet partitions; leave it off when replaying a history (then advance
+time with `ucwatch tick --at`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import faust
+
+from streams.app import build_app
+from streams.policy import Policy, default_policy
+from streams.ticks import Ticker
+from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_policy(settings: Settings) -> Policy:
+    return Policy.load(Path(settings.streams.policy)) if settings.streams.policy else default_policy()
+
+
+def run_worker(settings: Settings, name: str) -> int:
+    """One faust worker in this process, until SIGTERM or SIGINT."""
+    app = build_app(settings, load_policy(settings), worker_name=name)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def run(settings: Settings, *, workers: int, tick_every_s: float | None, config: str | None) -> int:
+    """Starts the workers (as processes sharing this process's settings) and the ticker."""
+    load_policy(settings)  # refuse a bad policy before anything starts
+    ensure_topics(wait_for_kafka(settings), settings)
+    command = [sys.executable, "-m", "ucwatch.cli"] + (["--config", config] if config else []) + ["worker"]
+    processes = [subprocess.Popen(command + ["--name", f"w{i}"], env=worker_environment(settings))
+                 for i in range(workers)]
+    stop = threading.Event()
+    ticker = None
+    if tick_every_s:
+        ticker = threading.Thread(target=_tick_live, args=(settings, tick_every_s, stop), daemon=True)
+        ticker.start()
+
+    def terminate(signum: int, frame: object) -> None:
+        stop.set()
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    codes = [process.wait() for process in processes]
+    stop.set()
+    return max(codes, default=0)
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment plus the settings that command-line flags changed."""
+    return {**os.environ, "UCWATCH_STREAMS_STORE": settings.streams.store,
+            "UCWATCH_STREAMS_POLICY": settings.streams.policy}
+
+
+def _tick_live(settings: Settings, every_s: float, stop: threading.Event) -> None:
+    ticker = Ticker(settings, issued_by="ticker")
+    try:
+        while not stop.wait(every_s):
+            try:
+                ticker.tick(int(time.time() * 1000))
+            except Exception:  # a failed tick is retried at the next interval
+                log.exception("writing a clock tick failed")
+    finally:
+        ticker.close()
+
+
+

@@ -1,0 +1,87 @@
+"""Detection on the real broker: a worker process consumes what `ucwatch produce` and the
+SDK publish, advanced by `ucwatch tick`, and says what domain.md expects it to say."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from producers.sdk import EventProducer
+from schemas.wire import frame_header
+from tests.conftest import settings_env
+from tests.helpers import read_topic, sample_event
+from tests.integration.detect_support import (alert_records, notification_records, start_worker, stop_worker,
+                                              wait_until_processed)
+from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.settings import Settings
+
+pytestmark = pytest.mark.kafka
+T0 = "2021-03-01T12:00:00Z"
+
+
+def _at(hours: float) -> str:
+    from datetime import datetime, timedelta
+    moment = datetime.fromisoformat(T0) + timedelta(hours=hours)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _tick(settings: Settings, at: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "ucwatch.cli", "tick", "--at", at], env=settings_env(settings),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Path) -> None:
+    ensure_topics(wait_for_kafka(settings), settings)
+    late, missing, court = 1, 2, 3
+    events = [
+        # child 1: referral notified late (50 h > 48 h), transferred in time
+        sample_event("ChildEncountered", child=late, occurred_at=T0, recorded_at=T0),
+        sample_event("CustodyTransferred", child=late, occurred_at=_at(30), recorded_at=_at(30)),
+        sample_event("HhsReferralNotified", child=late, occurred_at=_at(50), recorded_at=_at(50)),
+        # child 2: never transferred, referral on time
+        sample_event("ChildEncountered", child=missing, occurred_at=T0, recorded_at=T0),
+        sample_event("HhsReferralNotified", child=missing, occurred_at=_at(2), recorded_at=_at(2)),
+        # child 3: first seen in court, fails to appear: HHS is told at once, and only once
+        sample_event("FailureToAppear", child=court, occurred_at=_at(10), recorded_at=_at(10)),
+    ]
+    events.append(dict(events[-1]))  # a duplicate delivery of the same event
+    with EventProducer(settings) as producer:
+        for event in events:
+            producer.publish(event)
+    raw = Producer({"bootstrap.servers": settings.kafka.bootstrap})
+    raw.produce(settings.topics.lifecycle.name, b"\x07garbage", b"SYN-CH-000000009")
+    raw.produce(settings.topics.lifecycle.name, frame_header(12345) + b"\x00", b"SYN-CH-000000009")
+    raw.flush(10)
+    del raw
+    _tick(settings, _at(24 * 10))
+
+    worker = start_worker(settings, tmp_path)
+    try:
+        wait_until_processed(settings, worker)
+    finally:
+        stop_worker(worker)
+
+    alerts = alert_records(settings)
+    changes = {(a["child_id"][-1], a["rule"], a["change"]) for a in alerts}
+    assert ("1", "HHS_REFERRAL_OVERDUE", "OPENED") in changes
+    assert ("1", "HHS_REFERRAL_OVERDUE", "RESOLVED") in changes
+    assert not any(c[0] == "1" and c[1] == "TRANSFER_OVERDUE" for c in changes)
+    assert ("2", "TRANSFER_OVERDUE", "OPENED") in changes
+    assert not any(c[0] == "2" and c[1] == "HHS_REFERRAL_OVERDUE" for c in changes)
+    opened = next(a for a in alerts if a["child_id"].endswith("2") and a["rule"] == "TRANSFER_OVERDUE")
+    assert opened["deadline"].isoformat().startswith("2021-03-04T12:00:00")
+    assert opened["severity"] == "HIGH" and opened["status"] == "OPEN"
+
+    notifications = notification_records(settings)
+    fta = [n for n in notifications if n["kind"] == "FAILURE_TO_APPEAR"]
+    assert len(fta) == 1 and fta[0]["recipient"] == "HHS" and fta[0]["child_id"].endswith("3")
+
+    import json
+    letters = [json.loads(r.value) for r in read_topic(settings.kafka.bootstrap, settings.topics.deadletter.name)]
+    assert sorted(letter["reason_code"] for letter in letters) == ["not_framed", "unknown_schema_id"]
+    assert all(letter["origin"].startswith(settings.topics.lifecycle.name + ":") for letter in letters)

@@ -1,0 +1,112 @@
+"""Replaying the same log gives the same alerts, however fast it runs and whatever
+happens to the worker: processed live (in batches, with ticks written between them),
+replayed as fast as possible, and replayed with a SIGKILL in the middle."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from producers.sdk import EventProducer
+from producers.simulate import Simulation, SimulationConfig
+from streams.ticks import Ticker
+from tests.conftest import unique_topics
+from tests.integration.detect_support import (alert_records, notification_records, start_worker, stop_worker,
+                                              wait_until_processed)
+from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.settings import Settings, StreamsSettings
+
+pytestmark = pytest.mark.kafka
+AS_OF_MS = int(datetime.fromisoformat("2023-10-01T00:00:00+00:00").timestamp() * 1000)
+
+
+def _replay_settings(settings: Settings, store: str) -> Settings:
+    """Same lifecycle topic, its own outputs and its own consumer group and state."""
+    outputs = unique_topics("replay")
+    return dataclasses.replace(
+        settings, topics=dataclasses.replace(outputs, lifecycle=settings.topics.lifecycle),
+        streams=StreamsSettings(app_id=f"replay-{uuid.uuid4().hex[:10]}", store=store))
+
+
+def _canonical(records: list[dict]) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True, default=str) for r in records)
+
+
+def _records_on(settings: Settings, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": uuid.uuid4().hex})
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in range(6))
+    except KafkaException:  # a new topic's leaders are still being elected
+        return 0
+    finally:
+        consumer.close()
+
+
+def test_same_log_same_alerts_live_fast_and_killed(settings: Settings, tmp_path: Path) -> None:
+    ensure_topics(wait_for_kafka(settings), settings)
+    events = list(Simulation(SimulationConfig(seed=21, children=1000)).events())
+    batches = [events[i * len(events) // 4:(i + 1) * len(events) // 4] for i in range(4)]
+
+    # 1. live: the worker runs while batches arrive, with ticks written between them
+    live = start_worker(settings, tmp_path)
+    ticker = Ticker(settings, issued_by="test")
+    try:
+        with EventProducer(settings) as producer:
+            for batch in batches:
+                for event in batch:
+                    producer.publish(event)
+                producer.flush()
+                latest = max(int(datetime.fromisoformat(e["recorded_at"]).timestamp() * 1000) for e in batch)
+                ticker.tick(latest + 3_600_000)
+                time.sleep(1.0)
+        ticker.tick(AS_OF_MS)
+        wait_until_processed(settings, live)
+    finally:
+        ticker.close()
+        stop_worker(live)
+    live_alerts = alert_records(settings)
+    assert len(live_alerts) > 100, "the history should raise a fair number of alerts"
+
+    # 2. fast: the finished log, replayed at full speed by a fresh group
+    fast_settings = _replay_settings(settings, "memory")
+    ensure_topics(wait_for_kafka(fast_settings), fast_settings)
+    fast = start_worker(fast_settings, tmp_path)
+    try:
+        wait_until_processed(fast_settings, fast)
+    finally:
+        stop_worker(fast)
+    assert _canonical(alert_records(fast_settings)) == _canonical(live_alerts)
+    assert _canonical(notification_records(fast_settings)) == _canonical(notification_records(settings))
+
+    # 3. killed: SIGKILL while alerts are being written, then a restart (RocksDB store)
+    killed_settings = _replay_settings(settings, "rocksdb")
+    ensure_topics(wait_for_kafka(killed_settings), killed_settings)
+    worker = start_worker(killed_settings, tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while (seen := _records_on(killed_settings, killed_settings.topics.alerts.name)) < len(live_alerts) // 10:
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        stop_worker(worker, kill=True)
+        assert seen < len(live_alerts), "the kill should come before all alerts were written"
+        worker = start_worker(killed_settings, tmp_path)
+        wait_until_processed(killed_settings, worker)
+    finally:
+        stop_worker(worker)
+    killed_alerts = alert_records(killed_settings)
+    distinct = sorted(set(_canonical(killed_alerts)))
+    assert distinct == _canonical(live_alerts), "no alert lost, none different"
+    by_change = {}
+    for record in killed_alerts:  # a repeat after the crash is the same record, not another change
+        by_change.setdefault((record["alert_id"], record["sequence"]), set()).add(json.dumps(record, default=str))
+    assert all(len(contents) == 1 for contents in by_change.values())
+    print(f"alerts: {len(live_alerts)}; after SIGKILL at {seen}: {len(killed_alerts)} records, "
+          f"{len(killed_alerts) - len(distinct)} repeated")

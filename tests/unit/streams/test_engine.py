@@ -349,7 +349,7 @@ def test_the_input_state_is_never_changed() -> None:
 # -- whole simulated histories -------------------------------------------------------------------
 
 def simulated(children: int, seed: int = 3) -> list[dict]:
-    from streams.bench import engine_events
+    from bench.engine_bench import engine_events
     return engine_events(children, seed)
 
 

@@ -1,6 +1,6 @@
 """Events per second of the detection engine alone, over a simulated history.
 
-    python -m streams.bench [--children 5000] [--seed 1] [--repeat 3] [--ticks]
+    python -m bench.engine_bench [--children 5000] [--seed 1] [--repeat 3] [--ticks]
 
 The simulator's events (arrival order, with its lateness, disorder and duplicates) are
 converted to the engine's form first (timestamps to int ms); then the timed loop feeds

@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     tick.add_argument("--at", required=True, help="ISO-8601 timestamp with a zone, e.g. 2023-10-01T00:00:00Z")
     tick.set_defaults(command=_tick)
 
+    child = commands.add_parser("child", help="a child's current state and open alerts (audit-logged)")
+    child.add_argument("child_id")
+    child.set_defaults(command=_child)
+
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(command=_settings)
     return parser
@@ -186,6 +190,9 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.kafka_admin import wait_for_kafka
     from ucwatch.watch import avro_renderer, json_renderer, print_topic
     wait_for_kafka(settings)
+    if args.child:
+        from ucwatch.audit import record_access
+        record_access(settings, f"read_{args.topic_kind}", args.child)
     topic = {"alerts": settings.topics.alerts, "notifications": settings.topics.notifications,
              "deadletters": settings.topics.deadletter}[args.topic_kind].name
     render = json_renderer if args.topic_kind == "deadletters" else avro_renderer(settings)
@@ -225,6 +232,19 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         ticker.close()
     print(f"tick at {at.isoformat()} written to {count} partition(s) of {settings.topics.lifecycle.name}")
+    return 0
+
+
+def _child(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.child_view import child_view
+    from ucwatch.kafka_admin import wait_for_kafka
+    from ucwatch.watch import _json_default
+    wait_for_kafka(settings)
+    view = child_view(settings, args.child_id)
+    if view is None:
+        print(f"ucwatch: no state or alert for {args.child_id}", file=sys.stderr)
+        return 1
+    print(json.dumps(view, indent=2, default=_json_default))
     return 0
 
 

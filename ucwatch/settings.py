@@ -24,7 +24,7 @@ from ucwatch.errors import SettingsError
 
 ENV_PREFIX = "UCWATCH_"
 # Variables read elsewhere, on purpose not part of the settings object.
-NON_SETTING_VARIABLES = {"UCWATCH_CONFIG", "UCWATCH_PSEUDONYM_KEY", "UCWATCH_PSEUDONYM_KEY_FILE",
+NON_SETTING_VARIABLES = {"UCWATCH_CONFIG", "UCWATCH_ACTOR", "UCWATCH_PSEUDONYM_KEY", "UCWATCH_PSEUDONYM_KEY_FILE",
                          "UCWATCH_KAFKA_HOME", "UCWATCH_KAFKA_CACHE", "UCWATCH_KAFKA_PORT",
                          "UCWATCH_DEPLOY_DIR", "UCWATCH_TEST_KAFKA_BOOTSTRAP"}
 
@@ -74,6 +74,8 @@ class TopicsSettings:
     alerts: TopicSettings = _topic("ucwatch.alerts", 6, retention_ms=10 * YEAR_MS)
     notifications: TopicSettings = _topic("ucwatch.notifications", 6, retention_ms=10 * YEAR_MS)
     child_state: TopicSettings = _topic("ucwatch.child-state", 6, compacted=True)
+    # Who read which child's records and who acted on which alert: kept as long as the data.
+    audit: TopicSettings = _topic("ucwatch.audit", 1, retention_ms=10 * YEAR_MS)
 
     def all(self) -> list[TopicSettings]:
         return [getattr(self, f.name) for f in dataclasses.fields(self)]

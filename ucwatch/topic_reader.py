@@ -22,7 +22,8 @@ class Record:
     headers: dict[str, bytes]
 
 
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator[Record]:
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0,
+                partitions: list[int] | None = None) -> Iterator[Record]:
     """Every record up to the high watermarks taken at the start, partition by partition
     in offset order within each; raises TimeoutError if they cannot be reached in time."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
@@ -32,7 +33,7 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> Iterator
         if metadata.error is not None:
             raise TopicMissing(topic, metadata.error.str())
         ends: dict[int, int] = {}
-        for partition in metadata.partitions:
+        for partition in metadata.partitions if partitions is None else partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if high > low:
                 ends[partition] = high

@@ -85,3 +85,14 @@ def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Pat
     letters = [json.loads(r.value) for r in read_topic(settings.kafka.bootstrap, settings.topics.deadletter.name)]
     assert sorted(letter["reason_code"] for letter in letters) == ["not_framed", "unknown_schema_id"]
     assert all(letter["origin"].startswith(settings.topics.lifecycle.name + ":") for letter in letters)
+
+    view = subprocess.run([sys.executable, "-m", "ucwatch.cli", "child", "SYN-CH-000000002"],
+                          env=settings_env(settings) | {"UCWATCH_ACTOR": "analyst-7"},
+                          capture_output=True, text=True, timeout=60)
+    assert view.returncode == 0, view.stderr
+    shown = json.loads(view.stdout)
+    assert [a["rule"] for a in shown["open_alerts"]] == ["TRANSFER_OVERDUE"]
+    assert shown["state"]["custody_status"] == "IN_DHS_CUSTODY"
+    audit = [json.loads(r.value) for r in read_topic(settings.kafka.bootstrap, settings.topics.audit.name)]
+    assert [(a["actor"], a["action"], a["child_id"]) for a in audit] == \
+           [("analyst-7", "read_child_state", "SYN-CH-000000002")]

@@ -61,6 +61,7 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         producer_acks=-1,
+        producer_linger=0.02,  # batch the outputs: a produce request per record was a fifth of the time
         table_cleanup_interval=3600.0,
         broker_commit_every=1000,
         broker_commit_interval=1.0,

@@ -6,7 +6,9 @@
 3. simulate a calibrated synthetic history and write it as JSON Lines, as an agency export;
 4. publish the file with the same code as `ucwatch produce`;
 5. read the topic back, decode every record, and compare counts per event type;
-6. stop the broker (unless --keep-running, to explore with the other commands).
+6. run a detection worker over the history, tick the clock to the end of the simulated
+   window, and summarize the alerts and notifications it wrote, with one child's view;
+7. stop the worker and the broker (unless --keep-running, to explore further).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
+from datetime import datetime, timezone
 
 
 from producers.run import produce_files
@@ -22,12 +27,17 @@ from producers.simulate import Simulation, SimulationConfig, write_jsonl
 from schemas.catalog import default_catalog
 from schemas.registry import EmbeddedRegistry
 from schemas.serde import Decoder
+from streams.progress import wait_until_caught_up
+from streams.ticks import Ticker
+from streams.worker import worker_environment
 from ucwatch import kafka_local
 from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
 from ucwatch.settings import KafkaSettings, Settings
 from ucwatch.topic_reader import read_to_end
 
 DEMO_PORT = 19092
+WINDOW_END = datetime(2023, 10, 1, tzinfo=timezone.utc)
+"""The end of the simulated FY2019-2023 window: the clock is ticked to it."""
 
 
 def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool = False) -> int:
@@ -52,7 +62,7 @@ def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool
             print(f"\nKafka keeps running at {settings.kafka.bootstrap}; stop it with "
                   f"UCWATCH_KAFKA_HOME={kafka_home} UCWATCH_KAFKA_PORT={DEMO_PORT} ucwatch kafka stop")
         else:
-            _step(6, "stopping the demo's Kafka")
+            _step(7, "stopping the demo's Kafka")
             kafka_local.run(["stop"])
 
 
@@ -85,8 +95,52 @@ def _run(settings: Settings, children: int, seed: int) -> int:
     print(f"   {'total':<28}{summary.published:>10,}{total:>10,}")
     print(f"   every record keyed by its child_id: {'yes' if keys_match else 'NO'}")
     ok = total == summary.published and keys_match and summary.exit_code == 0
-    print("\ndemo: " + ("OK" if ok else "FAILED: counts differ or lines were rejected"))
+    if ok:
+        ok = _detect(settings, simulation.truth)
+    print("\ndemo: " + ("OK" if ok else "FAILED: see above"))
     return 0 if ok else 1
+
+
+def _detect(settings: Settings, truth: object) -> bool:
+    _step(6, "detection: a worker over the history, then a tick to the end of the window")
+    settings = dataclasses.replace(settings, streams=dataclasses.replace(settings.streams, store="memory"))
+    log_path = settings.data_dir / "worker.log"
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "worker"],
+                                  env=worker_environment(settings) | {"UCWATCH_DATA_DIR": str(settings.data_dir),
+                                                                      "UCWATCH_KAFKA_BOOTSTRAP": settings.kafka.bootstrap},
+                                  stdout=log, stderr=subprocess.STDOUT)
+    print(f"   worker started (log: {log_path})")
+    try:
+        ticker = Ticker(settings, issued_by="demo")
+        ticker.tick(int(WINDOW_END.timestamp() * 1000))
+        ticker.close()
+        print(f"   tick at {WINDOW_END.date()} written to every partition; waiting for the worker")
+        wait_until_caught_up(settings, timeout_s=600, alive=lambda: worker.poll() is None)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
+    latest: dict[str, dict] = {}
+    changes: Counter[tuple[str, str]] = Counter()
+    for record in read_to_end(settings.kafka.bootstrap, settings.topics.alerts.name):
+        alert = decoder.decode(record.value)
+        changes[(alert["rule"], alert["change"])] += 1
+        if alert["sequence"] >= latest.get(alert["alert_id"], {}).get("sequence", 0):
+            latest[alert["alert_id"]] = alert
+    notices = Counter((n["kind"], n["recipient"]) for n in
+                      (decoder.decode(r.value) for r in
+                       read_to_end(settings.kafka.bootstrap, settings.topics.notifications.name)))
+    rules = sorted({rule for rule, _ in changes})
+    kinds = ["OPENED", "ESCALATED", "RESOLVED", "RETRACTED", "CANCELLED"]
+    print(f"   {'rule':<26}" + "".join(f"{k.lower():>10}" for k in kinds) + f"{'open now':>10}")
+    for rule in rules:
+        still_open = sum(1 for a in latest.values() if a["rule"] == rule and a["status"] == "OPEN")
+        print(f"   {rule:<26}" + "".join(f"{changes[(rule, k)]:>10,}" for k in kinds) + f"{still_open:>10,}")
+    print("   notifications ucwatch sent:")
+    for (kind, recipient), count in sorted(notices.items()):
+        print(f"     {kind:<26} to {recipient:<4}{count:>8,}")
+    return bool(changes)
 
 
 def _step(number: int, text: str) -> None:

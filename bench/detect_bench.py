@@ -43,10 +43,7 @@ AS_OF = datetime(2023, 10, 1, tzinfo=timezone.utc)
 
 def _settings(bootstrap: str, data_dir: Path, store: str) -> Settings:
     tag = uuid.uuid4().hex[:8]
-    defaults = TopicsSettings()
-    topics = TopicsSettings(**{f.name: dataclasses.replace(getattr(defaults, f.name),
-                                                           name=f"bench-{tag}.{getattr(defaults, f.name).name}")
-                               for f in dataclasses.fields(TopicsSettings)})
+    topics = TopicsSettings().prefixed(f"bench-{tag}")
     return Settings(data_dir=data_dir, kafka=KafkaSettings(bootstrap=bootstrap), topics=topics,
                     streams=StreamsSettings(app_id=f"bench-detect-{tag}", store=store))
 

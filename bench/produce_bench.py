@@ -38,10 +38,7 @@ from ucwatch.settings import KafkaSettings, Settings, TopicsSettings
 
 def _settings(bootstrap: str, data_dir: Path) -> Settings:
     tag = uuid.uuid4().hex[:8]
-    defaults = TopicsSettings()
-    topics = TopicsSettings(**{f.name: dataclasses.replace(getattr(defaults, f.name),
-                                                           name=f"bench-{tag}.{getattr(defaults, f.name).name}")
-                               for f in dataclasses.fields(TopicsSettings)})
+    topics = TopicsSettings().prefixed(f"bench-{tag}")
     return Settings(data_dir=data_dir, kafka=KafkaSettings(bootstrap=bootstrap), topics=topics)
 
 

@@ -83,11 +83,7 @@ def confluent_registry_url() -> Iterator[str]:
 
 
 def unique_topics(prefix: str = "t") -> TopicsSettings:
-    tag = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    defaults = TopicsSettings()
-    return TopicsSettings(**{
-        f.name: dataclasses.replace(getattr(defaults, f.name), name=f"{tag}.{getattr(defaults, f.name).name}")
-        for f in dataclasses.fields(TopicsSettings)})
+    return TopicsSettings().prefixed(f"{prefix}-{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture

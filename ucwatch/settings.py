@@ -80,6 +80,12 @@ class TopicsSettings:
     def all(self) -> list[TopicSettings]:
         return [getattr(self, f.name) for f in dataclasses.fields(self)]
 
+    def prefixed(self, prefix: str) -> "TopicsSettings":
+        """The same topics under names starting with `prefix.` (tests, benchmarks, demos)."""
+        return TopicsSettings(**{f.name: dataclasses.replace(getattr(self, f.name),
+                                                             name=f"{prefix}.{getattr(self, f.name).name}")
+                                 for f in dataclasses.fields(self)})
+
 
 @dataclass(frozen=True)
 class ValidationSettings:

@@ -44,6 +44,7 @@ def produce_files(settings: Settings, files: list[Path], fmt: str | None = None)
 
 def dead_letter_producer(settings: Settings) -> Producer:
     return Producer({**client_config(settings), "enable.idempotence": True, "acks": "all",
+                     "partitioner": "murmur2_random",
                      "linger.ms": 20, "message.max.bytes": 2 * 1024 * 1024 + 4096})
 
 

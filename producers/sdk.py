@@ -69,6 +69,9 @@ class EventProducer:
             **client_config(settings),
             "enable.idempotence": True,
             "acks": "all",
+            # The Java clients' and aiokafka's (faust's) partitioner, so every producer of
+            # ucwatch puts a child on the same partition whatever its client library.
+            "partitioner": "murmur2_random",
             "linger.ms": options.linger_ms,
             "batch.size": options.batch_size,
             "compression.type": options.compression,

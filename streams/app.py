@@ -1,7 +1,7 @@
 """The faust application of detection: thin glue between Kafka and `PartitionProcessor`.
 
-Per record of the lifecycle topic, in partition order (one actor per agent, so a
-partition's records are handled one at a time):
+Records are taken in batches (up to BATCH_SIZE, or what arrived within BATCH_WITHIN_S);
+per record, in partition order (one actor, so records are handled one at a time):
 
 1. decode the Confluent-framed Avro; an undecodable record, an unknown schema id or a
    record type detection does not know goes to the dead-letter topic with its reason and
@@ -9,22 +9,28 @@ partition's records are handled one at a time):
 2. a ClockTick advances the partition's clock; a lifecycle event is applied by the engine
    (an event the engine refuses is dead-lettered the same way);
 3. alert changes, notifications and child-state snapshots are encoded and sent keyed by
-   child_id; the child's state is written to the table (its changelog topic restores it
-   on a restarted or moved worker).
+   child_id.
+Then, per batch: the producer is flushed (every output is on Kafka), and only then are the
+changed states written to the table, whose changelog topic restores them on a restarted
+or moved worker; faust acks the batch afterwards and flushes again before it commits.
 
-Processing is at-least-once: faust commits an offset after its record was handled and the
-sends were handed to the producer. A worker killed in between handles the record again
-after restart; alert and notification ids are deterministic and each record carries its
-change sequence, so a repeat is recognizable (ClickHouse collapses them).
+So a crash never leaves a state durable without the outputs it records as sent: a worker
+killed before the commit handles the batch again, from states that either lack its events
+(the outputs are sent again: the same records, same alert id and sequence) or have them
+(their outputs were already on Kafka). Processing is at-least-once with repeats that are
+recognizable and collapsible downstream; nothing is lost.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
+import weakref
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import faust
+from faust.streams import _current_event as faust_current_event
 
 from producers.deadletter import DeadLetter
 from schemas.catalog import default_catalog
@@ -39,7 +45,25 @@ from ucwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 TICK = "gov.ucwatch.control.ClockTick"
+BATCH_SIZE = 500
+BATCH_WITHIN_S = 0.1
 LIFECYCLE_NAMESPACE = "gov.ucwatch.lifecycle."
+
+
+@contextmanager
+def writing_for(event: Any) -> Iterator[None]:
+    """Makes table writes go to `event`'s partition (store and changelog).
+
+    faust picks the partition of a table write from the current event, a context variable
+    its stream sets per event; take_events does not. Setting only the context variable,
+    and restoring it, leaves the stream's own record of its current event alone (it uses
+    that one to collect the next batch). faust-streaming 0.15 private API.
+    """
+    token = faust_current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_current_event.reset(token)
 
 
 def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") -> faust.App:
@@ -101,38 +125,61 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         for key, record in outputs.states:
             await child_state.send(key=key.encode(), value=encoders["state"].encode(schemas.state, record))
 
-    async def dead_letter(message: Any, error: ContractError) -> None:
+    def dead_letter(message: Any, error: ContractError) -> bytes:
         origin = f"{message.topic}:{message.partition}:{message.offset}"
         log.warning("dead-lettering %s: %s", origin, error)
         raw = base64.b64encode(message.value or b"").decode()
-        letter = DeadLetter(reason_code=error.code, reason=error.message, origin=origin, raw=raw,
-                            raw_text=raw, stage="detect", field=error.field, event_type=error.event_type)
-        await deadletter.send(key=message.key, value=letter.to_json())
+        return DeadLetter(reason_code=error.code, reason=error.message, origin=origin, raw=raw,
+                          raw_text=raw, stage="detect", field=error.field, event_type=error.event_type).to_json()
 
     @app.agent(lifecycle, name="detect")
     async def detect(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            processor = processors.get(message.partition)
-            if processor is None:
-                processor = processors[message.partition] = PartitionProcessor(engine, children, message.partition)
-            try:
-                name, record = decoder.decode_named(message.value)
-                if name == TICK:
-                    outputs = processor.on_tick((record["tick_at"] - EPOCH).total_seconds() * 1000)
-                elif name.startswith(LIFECYCLE_NAMESPACE):
-                    outputs = processor.on_event(record)
-                else:
-                    raise ContractError("unexpected_record", f"a {name} record does not belong on the "
-                                        "lifecycle topic")
-            except ContractError as error:
-                await dead_letter(message, error)
-                continue
-            except Exception as exc:  # a bug must not stop the watch over every other child
-                log.exception("processing %s:%s:%s failed", message.topic, message.partition, message.offset)
-                await dead_letter(message, ContractError("processing_failed", f"{type(exc).__name__}: {exc}"))
-                continue
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            # The batch is handled without an await, so a rebalance cannot interleave with
+            # it; the processors it used are kept here because one during the awaits
+            # below may clear `processors`, and their pending writes must still be made.
+            used: dict[int, tuple[PartitionProcessor, Any]] = {}
+            outputs = Outputs()
+            letters: list[tuple[bytes | None, bytes]] = []
+            for event in events:
+                message = event.message
+                processor = processor_for(message.partition)
+                used[message.partition] = (processor, event)
+                try:
+                    outputs.extend(handle(processor, message))
+                except ContractError as error:
+                    letters.append((message.key, dead_letter(message, error)))
+                except Exception as exc:  # a bug must not stop the watch over every other child
+                    log.exception("processing %s:%s:%s failed", message.topic, message.partition, message.offset)
+                    letters.append((message.key, dead_letter(
+                        message, ContractError("processing_failed", f"{type(exc).__name__}: {exc}"))))
+            for key, letter in letters:
+                await deadletter.send(key=key, value=letter)
             await send_outputs(outputs)
+            # 1. the batch's alerts, notifications, snapshots and dead letters are on Kafka
+            await app.producer.flush()
+            # 2. only then the states that record them as sent (changelogged per partition)
+            for processor, event in used.values():
+                writes = processor.drain_writes()
+                if writes:
+                    with writing_for(event):
+                        for key, value in writes.items():
+                            children[key] = value
+            # 3. faust acks the batch after this block; its commit flushes the producer first
+
+    def processor_for(partition: int) -> PartitionProcessor:
+        processor = processors.get(partition)
+        if processor is None:
+            processor = processors[partition] = PartitionProcessor(engine, children, partition)
+        return processor
+
+    def handle(processor: PartitionProcessor, message: Any) -> Outputs:
+        name, record = decoder.decode_named(message.value)
+        if name == TICK:
+            return processor.on_tick((record["tick_at"] - EPOCH).total_seconds() * 1000)
+        if name.startswith(LIFECYCLE_NAMESPACE):
+            return processor.on_event(record)
+        raise ContractError("unexpected_record", f"a {name} record does not belong on the lifecycle topic")
 
     app.ucwatch_processors = processors  # type: ignore[attr-defined]  (for tests and metrics)
     return app

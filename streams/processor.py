@@ -10,6 +10,11 @@ every child whose next wake-up is due is woken, in (wake-up, child_id) order.
 Timers: a heap of (wake-up, child_id) per partition, with stale entries skipped when
 popped. It is not stored: after a restart or a rebalance it is rebuilt from the states of
 the partition's children, which carry their next wake-up.
+
+Writes are deferred: states and the clock go to `pending` and reach the store only when
+the glue calls `drain_writes`, after the outputs of the same records are on Kafka. A
+state must never be durable before the alerts it records as sent, or a crash between the
+two would lose those alerts for good (the replayed record finds them already emitted).
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ class Outputs:
     def __bool__(self) -> bool:
         return bool(self.alerts or self.notifications or self.states)
 
+    def extend(self, other: "Outputs") -> None:
+        self.alerts.extend(other.alerts)
+        self.notifications.extend(other.notifications)
+        self.states.extend(other.states)
+
 
 class PartitionProcessor:
     def __init__(self, engine: Engine, store: StateStore, partition: int) -> None:
@@ -56,6 +66,7 @@ class PartitionProcessor:
         self.clock_ms: int = stored["clock_ms"] if stored else 0
         self._timers: list[tuple[int, str]] = []
         self._cache: dict[str, ChildState] = {}
+        self._pending: dict[str, Any] = {}
         self._rebuild_timers()
 
     def on_tick(self, tick_at_ms: int) -> Outputs:
@@ -74,11 +85,16 @@ class PartitionProcessor:
         self._fire_due(outputs)
         return outputs
 
+    def drain_writes(self) -> dict[str, Any]:
+        """The state and clock writes made since the last call, to be stored now."""
+        writes, self._pending = self._pending, {}
+        return writes
+
     def _advance(self, moment_ms: int) -> None:
         moment_ms = int(moment_ms)
         if moment_ms > self.clock_ms:
             self.clock_ms = moment_ms
-            self._store[self._clock_key] = {"p": self.partition, "clock_ms": moment_ms}
+            self._pending[self._clock_key] = {"p": self.partition, "clock_ms": moment_ms}
 
     def _fire_due(self, outputs: Outputs) -> None:
         timers = self._timers
@@ -97,7 +113,7 @@ class PartitionProcessor:
         for notification in step.notifications:
             outputs.notifications.append((child_id, notification_record(notification)))
         if step.changed:
-            self._store[child_id] = {"p": self.partition, "s": state.to_dict()}
+            self._pending[child_id] = {"p": self.partition, "s": state.to_dict()}
             self._remember(child_id, state)
             outputs.states.append((child_id, state_record(state.snapshot(), self.clock_ms)))
             wakeup = state.next_wakeup_ms
@@ -107,7 +123,7 @@ class PartitionProcessor:
     def _load(self, child_id: str) -> ChildState | None:
         state = self._cache.get(child_id)
         if state is None:
-            stored = self._store.get(child_id)
+            stored = self._pending.get(child_id) or self._store.get(child_id)
             if stored is None:
                 return None
             state = ChildState.from_dict(stored["s"])

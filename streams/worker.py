@@ -42,6 +42,7 @@ def run_worker(settings: Settings, name: str) -> int:
     for noisy in ("faust", "aiokafka", "mode"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.spinner = None  # it writes terminal escape codes into log files
     worker.execute_from_commandline()
     return 0
 

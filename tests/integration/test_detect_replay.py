@@ -110,3 +110,4 @@ def test_same_log_same_alerts_live_fast_and_killed(settings: Settings, tmp_path:
     assert all(len(contents) == 1 for contents in by_change.values())
     print(f"alerts: {len(live_alerts)}; after SIGKILL at {seen}: {len(killed_alerts)} records, "
           f"{len(killed_alerts) - len(distinct)} repeated")
+

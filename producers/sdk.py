@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from schemas.catalog import SchemaVersion, default_catalog
 from schemas.contract import ContractRules, EventContract
@@ -156,4 +156,4 @@ class _FailureForwarder:
             self._callback(self._reference, error.str())
 
 
-__all__ = ["EventProducer", "ProducerOptions", "KafkaException"]
+__all__ = ["EventProducer", "ProducerOptions"]

@@ -238,13 +238,13 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
 def _child(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.child_view import child_view
     from ucwatch.kafka_admin import wait_for_kafka
-    from ucwatch.watch import _json_default
+    from ucwatch.watch import json_default
     wait_for_kafka(settings)
     view = child_view(settings, args.child_id)
     if view is None:
         print(f"ucwatch: no state or alert for {args.child_id}", file=sys.stderr)
         return 1
-    print(json.dumps(view, indent=2, default=_json_default))
+    print(json.dumps(view, indent=2, default=json_default))
     return 0
 
 

@@ -41,7 +41,7 @@ def print_topic(settings: Settings, topic: str, render: Render, *, follow: bool 
                        ((r.key, r.value) for r in read_to_end(settings.kafka.bootstrap, topic))):
         if wanted is not None and key != wanted:
             continue
-        print(json.dumps(render(value), default=_json_default), file=out, flush=follow)
+        print(json.dumps(render(value), default=json_default), file=out, flush=follow)
         printed += 1
     return printed
 
@@ -63,7 +63,7 @@ def _follow(settings: Settings, topic: str):
         consumer.close()
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, date):

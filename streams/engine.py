@@ -320,24 +320,16 @@ class Engine:
         for change, _, _, fired_at, _ in items:
             if change != OPENED:
                 continue
-            for recipient in rule.notify:
-                nid = notification_id(child_id, rule.notify_kind, recipient, the_id)
-                if nid not in sent:
-                    sent = sent + (nid,)
-                    notes.append(Notification(nid, child_id, recipient, rule.notify_kind, the_id,
-                                              fired_at, rule.reason))
+            sent = _notify_once(child_id, rule.notify_kind, rule.notify, the_id, fired_at, rule.reason,
+                                sent, notes)
         return sent
 
     def _notify_event(self, child_id: str, event_id: str, occurred: int, mask: int,
                       sent: tuple[str, ...], notes: list[Notification]) -> tuple[str, ...]:
         for bits, notice in self._c.notices:
             if mask & bits:
-                for recipient in notice.recipients:
-                    nid = notification_id(child_id, notice.kind, recipient, event_id)
-                    if nid not in sent:
-                        sent = sent + (nid,)
-                        notes.append(Notification(nid, child_id, recipient, notice.kind, event_id,
-                                                  occurred, notice.reason))
+                sent = _notify_once(child_id, notice.kind, notice.recipients, event_id, occurred,
+                                    notice.reason, sent, notes)
         return sent
 
     # a state made under another policy
@@ -380,3 +372,14 @@ def _check_times(event: Mapping[str, Any], event_type: str, occurred: Any, field
         if value is not None and type(value) is not int:
             raise ContractError("bad_timestamp", f"{name} must be int UTC milliseconds, not "
                                                  f"{type(value).__name__}", field=name, event_type=event_type)
+
+
+def _notify_once(child_id: str, kind: str, recipients: Any, fact_id: str, at_ms: int, reason: str,
+                 sent: tuple[str, ...], notes: list[Notification]) -> tuple[str, ...]:
+    """Appends a notification per recipient not yet told of this fact; returns the new `sent`."""
+    for recipient in recipients:
+        nid = notification_id(child_id, kind, recipient, fact_id)
+        if nid not in sent:
+            sent = sent + (nid,)
+            notes.append(Notification(nid, child_id, recipient, kind, fact_id, at_ms, reason))
+    return sent

@@ -48,6 +48,24 @@ class RegistrySettings:
 class ClickHouseSettings:
     dsn: str = ""
     """``chdb:///path`` (embedded, default under the data folder) or ``http(s)://...``."""
+    database: str = "ucwatch"
+    cluster: str = ""
+    """A cluster name: DDL runs ON CLUSTER and tables use Replicated engines; empty: one node."""
+    analyst_dsn: str = ""
+    """Server only: how analysts connect (a read-only user); empty: `dsn` with readonly=1."""
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    group_id: str = "ucwatch-sink"
+    batch_rows: int = 50_000
+    """A partition's batch is written once it holds this many records..."""
+    batch_seconds: float = 2.0
+    """...or once its first record has waited this long."""
+    retry_max_s: float = 30.0
+    """Back-off ceiling while ClickHouse cannot be reached."""
+    serve_queries: bool = True
+    """Embedded store: serve analysts' read-only queries from the sink process (loopback)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,7 @@ class Settings:
     topics: TopicsSettings = field(default_factory=TopicsSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     streams: StreamsSettings = field(default_factory=StreamsSettings)
+    sink: SinkSettings = field(default_factory=SinkSettings)
 
     @property
     def clickhouse_dsn(self) -> str:

@@ -1,0 +1,79 @@
+"""Decoded Avro records to ClickHouse rows, one target table per source topic.
+
+Each table's columns are listed here once, in insert order. Lifecycle events share one
+wide table: the envelope, then every per-type field (NULL where a type has no such field),
+so a new event type or field needs a column here and a migration adding it.
+Every row ends with the record's Kafka partition and offset.
+
+Timestamps arrive from fastavro as aware datetimes and dates as dates, which
+clickhouse-connect writes as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from schemas.catalog import LIFECYCLE, default_catalog
+
+ENVELOPE = ("event_id", "event_type", "child_id", "occurred_at", "recorded_at", "source", "synthetic")
+EVENT_FIELDS = (
+    "agency", "state", "birth_date", "age_years", "sex", "country_of_birth", "referring_agency",
+    "facility_id", "placement_type", "from_agency", "sponsor_id", "sponsor_category", "county",
+    "zip", "address_quality", "recipient", "attempt", "outcome", "lives_with_sponsor",
+    "address_confirmed", "safety_concern", "contact_type", "reached", "concern_type", "severity",
+    "nta_id", "method", "court_code", "hearing_id", "hearing_at", "hearing_type",
+    "next_hearing_at", "channel", "verifying_agency")
+KAFKA_COLUMNS = ("kafka_partition", "kafka_offset")
+
+ALERT_FIELDS = ("alert_id", "child_id", "rule", "change", "status", "severity", "deadline", "fired_at",
+                "reason", "start_event_id", "basis", "sequence", "synthetic")
+NOTIFICATION_FIELDS = ("notification_id", "child_id", "recipient", "kind", "fact_id", "occurred_at",
+                       "reason", "synthetic")
+STATE_FIELDS = ("child_id", "custody_status", "contact_status", "court_status", "next_hearing_at",
+                "last_contact_at", "last_event_at", "events_seen", "open_alerts", "as_of", "synthetic")
+
+Row = list[Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one topic's records land and how a record becomes a row."""
+    table: str
+    columns: tuple[str, ...]
+    record_names: frozenset[str]
+    """Writer schema names (unqualified) that belong here; others are skipped or refused."""
+    to_row: Callable[[dict[str, Any]], Row]
+
+
+def _fields_getter(fields: tuple[str, ...]) -> Callable[[dict[str, Any]], Row]:
+    def to_row(record: dict[str, Any]) -> Row:
+        get = record.get
+        return [get(name) for name in fields]
+    return to_row
+
+
+def _state_row(record: dict[str, Any]) -> Row:
+    row = [record.get(name) for name in STATE_FIELDS]
+    row[STATE_FIELDS.index("open_alerts")] = [
+        (a["alert_id"], a["rule"], a["severity"]) for a in record["open_alerts"]]
+    return row
+
+
+LIFECYCLE_NAMES = frozenset(default_catalog().names(LIFECYCLE))
+SKIPPED_NAMES = frozenset({"ClockTick"})
+"""Records on a landed topic that carry no history (they only advance event time)."""
+
+EVENTS = Target("events", ENVELOPE + EVENT_FIELDS + KAFKA_COLUMNS, LIFECYCLE_NAMES,
+                _fields_getter(ENVELOPE + EVENT_FIELDS))
+ALERTS = Target("alerts", ALERT_FIELDS + KAFKA_COLUMNS, frozenset({"AlertChanged"}),
+                _fields_getter(ALERT_FIELDS))
+NOTIFICATIONS = Target("notifications", NOTIFICATION_FIELDS + KAFKA_COLUMNS,
+                       frozenset({"NotificationSent"}), _fields_getter(NOTIFICATION_FIELDS))
+CHILD_STATE = Target("child_state", STATE_FIELDS + KAFKA_COLUMNS, frozenset({"ChildStateSnapshot"}),
+                     _state_row)
+TARGETS = (EVENTS, ALERTS, NOTIFICATIONS, CHILD_STATE)
+
+
+def short_name(full_name: str) -> str:
+    return full_name.rpartition(".")[2]

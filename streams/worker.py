@@ -47,13 +47,17 @@ def run_worker(settings: Settings, name: str) -> int:
     return 0
 
 
-def run(settings: Settings, *, workers: int, tick_every_s: float | None, config: str | None) -> int:
-    """Starts the workers (as processes sharing this process's settings) and the ticker."""
+def run(settings: Settings, *, workers: int, tick_every_s: float | None, config: str | None,
+        sink: bool = False) -> int:
+    """Starts the workers (as processes sharing this process's settings), the ticker and,
+    with `sink`, the ClickHouse sink (`ucwatch sink`)."""
     load_policy(settings)  # refuse a bad policy before anything starts
     ensure_topics(wait_for_kafka(settings), settings)
     command = [sys.executable, "-m", "ucwatch.cli"] + (["--config", config] if config else []) + ["worker"]
     processes = [subprocess.Popen(command + ["--name", f"w{i}"], env=worker_environment(settings))
                  for i in range(workers)]
+    if sink:
+        processes.append(subprocess.Popen(command[:-1] + ["sink"], env=worker_environment(settings)))
     stop = threading.Event()
     ticker = None
     if tick_every_s:

@@ -1,7 +1,8 @@
 """The `ucwatch` command line: one subcommand per job, each a thin call into a component.
 
-Exit codes: 0 success; 1 some input was rejected (see the dead-letter topic); 2 usage or
-settings error; 3 Kafka unreachable; 4 records not acknowledged by Kafka.
+Exit codes: 0 success; 1 some input was rejected (see the dead-letter topic) or ClickHouse
+refused a query; 2 usage or settings error; 3 Kafka or ClickHouse unreachable; 4 records not
+acknowledged by Kafka.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
+from sinks.errors import ClickHouseUnavailable
 from ucwatch.errors import KafkaUnavailable, UcwatchError
 from ucwatch.settings import Settings
 
@@ -28,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load(args.config)
         return args.command(args, settings)
-    except KafkaUnavailable as exc:
+    except (KafkaUnavailable, ClickHouseUnavailable) as exc:
         print(f"ucwatch: error: {exc}", file=sys.stderr)
         return 3
     except UcwatchError as exc:
@@ -104,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", choices=["rocksdb", "memory"], help="default: streams.store (rocksdb)")
     run.add_argument("--tick-every", type=float, default=60.0, metavar="SECONDS",
                      help="write a wall-clock tick to every partition this often (0: no ticker)")
+    run.add_argument("--sink", action="store_true", help="also run the ClickHouse sink (ucwatch sink)")
     run.set_defaults(command=_run)
 
     worker = commands.add_parser("worker", help="one detection worker in this process (ucwatch run starts them)")
@@ -117,6 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
     child = commands.add_parser("child", help="a child's current state and open alerts (audit-logged)")
     child.add_argument("child_id")
     child.set_defaults(command=_child)
+
+    sink = commands.add_parser("sink", help="land events, alerts, notifications and child state in ClickHouse")
+    sink.add_argument("--until-caught-up", action="store_true",
+                      help="stop once every partition is read to its end and written")
+    sink.add_argument("--no-query-service", action="store_true",
+                      help="embedded store: do not serve analysts' queries from this process")
+    sink.set_defaults(command=_sink)
+
+    migrate = commands.add_parser("migrate", help="apply ClickHouse schema migrations (idempotent)")
+    migrate.set_defaults(command=_migrate)
+
+    sql = commands.add_parser("sql", help="run a read-only SQL query against ClickHouse (audit-logged)")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.set_defaults(command=_sql)
+
+    report = commands.add_parser("report", help="the oversight figures by fiscal year, from ClickHouse")
+    report.add_argument("--as-of", help="count what was recorded before this date (ISO-8601; default: now)")
+    report.add_argument("--format", choices=["text", "json"], default="text")
+    report.set_defaults(command=_report)
 
     show = commands.add_parser("settings", help="print the effective settings")
     show.set_defaults(command=_settings)
@@ -206,7 +232,50 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     streams = dataclasses.replace(settings.streams, **{k: v for k, v in (
         ("store", args.store), ("policy", str(args.policy) if args.policy else None)) if v})
     return run(dataclasses.replace(settings, streams=streams), workers=args.workers,
-               tick_every_s=args.tick_every or None, config=args.config)
+               tick_every_s=args.tick_every or None, config=args.config, sink=args.sink)
+
+
+def _sink(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.run import run_sink
+    logging.getLogger("ucwatch.sink").setLevel(logging.INFO)
+    stats = run_sink(settings, until_caught_up=args.until_caught_up,
+                     serve_queries=False if args.no_query_service else None)
+    print(f"sink: landed {sum(stats.rows.values())} rows {stats.rows}; "
+          f"{stats.dead_lettered} dead-lettered, {stats.skipped} skipped (clock ticks, tombstones)")
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.clickhouse import connect
+    from sinks.migrate import migrate
+    client = connect(settings, "writer", database="")
+    try:
+        applied = migrate(client, settings)
+    finally:
+        client.close()
+    print("applied: " + ", ".join(f"V{m.version:03d}__{m.name}" for m in applied) if applied
+          else "up to date")
+    return 0
+
+
+def _sql(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.analyst import run_sql
+    return run_sql(settings, args.query, args.format)
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.report import run_report
+    return run_report(settings, _as_of(args.as_of) if args.as_of else None, args.format)
+
+
+def _as_of(text: str) -> "datetime":
+    from datetime import datetime, timezone
+    from ucwatch.errors import InputFileError
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputFileError(f"--as-of {text!r} is not an ISO-8601 date or timestamp") from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

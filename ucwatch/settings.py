@@ -58,6 +58,11 @@ class ClickHouseSettings:
 @dataclass(frozen=True)
 class SinkSettings:
     group_id: str = "ucwatch-sink"
+    instance_id: str = ""
+    """Kafka static membership: a sink restarted under the same id gets its partitions back
+    at once, without a rebalance. Give each sink process its own; empty: dynamic membership."""
+    session_timeout_ms: int = 10_000
+    """How soon a dead sink's partitions go to another member of the group."""
     batch_rows: int = 50_000
     """A partition's batch is written once it holds this many records..."""
     batch_seconds: float = 2.0

@@ -138,4 +138,5 @@ CREATE TABLE IF NOT EXISTS ${db}.sink_ledger ${on_cluster}
     written_at   DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ${replicated}MergeTree
-ORDER BY (topic, partition, first_offset);
+ORDER BY (topic, partition, first_offset)
+SETTINGS ${dedup_setting} = ${dedup_window};

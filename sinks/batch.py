@@ -1,0 +1,58 @@
+"""One batch: consecutive records of one (topic, partition), written in one insert.
+
+A batch is named by its offset range. Its deduplication token is derived from that
+name alone, so the same records written twice (a retry, or a replay after a crash) carry
+the same token and ClickHouse keeps one copy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sinks.rows import Row
+
+
+def batch_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
+    return f"ucwatch:{topic}:{partition}:{first_offset}-{last_offset}"
+
+
+@dataclass
+class Batch:
+    topic: str
+    partition: int
+    table: str
+    first_offset: int
+    last_offset: int = -1
+    rows: list[Row] = field(default_factory=list)
+    records: int = 0
+    """Records consumed, rows or not (ticks and dead letters advance offsets too)."""
+    started: float = field(default_factory=time.monotonic)
+    replay_until: int | None = None
+    """Set when this batch re-forms a ledgered one: it must end exactly at this offset."""
+
+    def add(self, offset: int, row: Row | None) -> None:
+        self.last_offset = offset
+        self.records += 1
+        if row is not None:
+            self.rows.append(row)
+
+    @property
+    def end_offset(self) -> int:
+        """The last offset this batch stands for (a replayed range may end on a compacted record)."""
+        return max(self.last_offset, self.replay_until if self.replay_until is not None else -1)
+
+    @property
+    def token(self) -> str:
+        return batch_token(self.topic, self.partition, self.first_offset, self.end_offset)
+
+    def is_replay(self) -> bool:
+        return self.replay_until is not None
+
+    def replay_complete(self) -> bool:
+        return self.replay_until is not None and self.last_offset >= self.replay_until
+
+    def due(self, max_rows: int, max_seconds: float, now: float) -> bool:
+        if self.replay_until is not None:
+            return self.replay_complete()
+        return len(self.rows) >= max_rows or (self.records > 0 and now - self.started >= max_seconds)

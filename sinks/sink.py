@@ -1,0 +1,308 @@
+"""The ClickHouse sink: lifecycle events, alerts, notifications and child state, landed.
+
+One consumer (group `sink.group_id`) reads the four topics. Each record goes into the
+batch of its (topic, partition): as a row, as nothing (a clock tick, a tombstone), or as a
+dead letter (a record it cannot decode, or of a type that does not belong on the topic).
+A batch is due when it holds `sink.batch_rows` rows or its first record has waited
+`sink.batch_seconds`.
+
+Each round, in this order (the crash semantics follow from it):
+
+1. consume what is there into the batches;
+2. for each due batch, in turn: record its offset range in the ledger, then insert its
+   rows, both with deduplication tokens derived from the range (sinks/writer.py);
+3. flush the dead letters to Kafka;
+4. commit, synchronously, the offset after each written batch.
+
+- Killed before 2: nothing was written; the records are read again from the committed
+  offset.
+- Killed during 2 (before or during an insert): the ledger holds the batch's range. On
+  restart (partition assignment) the ranges at or after the committed offset are formed
+  again, record for record, and written with the same tokens: ClickHouse drops the blocks
+  it already has and writes the ones a killed insert did not finish.
+- Killed during 3: dead letters may be sent twice (they carry topic:partition:offset).
+- Killed during 4: as during 2; every replayed insert is dropped as a duplicate.
+- ClickHouse unreachable: the batch is retried with exponential back-off (ceiling
+  `sink.retry_max_s`) and nothing is committed until it is written. The consumer's
+  max.poll.interval is long so that an outage does not cost the partitions.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from producers.deadletter import DeadLetter, DeadLetterWriter
+from schemas.catalog import default_catalog
+from schemas.registry import registry_for
+from schemas.serde import Decoder
+from sinks.batch import Batch
+from sinks.errors import ClickHouseUnavailable
+from sinks.ledger import Intent
+from sinks.rows import ALERTS, CHILD_STATE, EVENTS, NOTIFICATIONS, SKIPPED_NAMES, Row, Target, short_name
+from sinks.writer import BatchWriter
+from ucwatch.errors import ContractError, DeliveryError
+from ucwatch.kafka_admin import client_config
+from ucwatch.settings import Settings
+
+log = logging.getLogger("ucwatch.sink")
+
+CONSUME_BATCH = 5_000
+CONSUME_TIMEOUT_S = 0.2
+MAX_POLL_INTERVAL_MS = 24 * 3600 * 1000
+MEMORY_BATCHES = 3
+"""Rows held across all partitions, in units of `sink.batch_rows`, before all are written."""
+
+Key = tuple[str, int]
+
+
+@dataclass
+class SinkStats:
+    rows: dict[str, int] = field(default_factory=dict)
+    records: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    replayed_batches: int = 0
+    retries: int = 0
+
+
+def topic_targets(settings: Settings) -> dict[str, Target]:
+    topics = settings.topics
+    return {topics.lifecycle.name: EVENTS, topics.alerts.name: ALERTS,
+            topics.notifications.name: NOTIFICATIONS, topics.child_state.name: CHILD_STATE}
+
+
+class Sink:
+    def __init__(self, settings: Settings, writer_client: Any, *,
+                 stop: threading.Event | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._settings = settings
+        self._targets = topic_targets(settings)
+        self._writer = BatchWriter(writer_client, settings.clickhouse.database,
+                                   {t.table: t for t in self._targets.values()}, self._refused_row)
+        catalog = default_catalog()
+        self._decoder = Decoder(registry_for(settings.schema_registry.url, catalog), catalog)
+        self._stop = stop or threading.Event()
+        self._sleep = sleep
+        self._consumer = Consumer({
+            **client_config(settings), "group.id": settings.sink.group_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "enable.partition.eof": True, "isolation.level": "read_committed",
+            "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
+            "session.timeout.ms": settings.sink.session_timeout_ms,
+            **({"group.instance.id": settings.sink.instance_id} if settings.sink.instance_id else {})})
+        self._deadletters = DeadLetterWriter(
+            Producer({**client_config(settings), "enable.idempotence": True, "acks": "all",
+                      "linger.ms": 20}),
+            settings.topics.deadletter.name)
+        self._batches: dict[Key, Batch] = {}
+        self._ready: list[Batch] = []
+        self._replays: dict[Key, deque[Intent]] = {}
+        self._assigned: set[Key] = set()
+        self._at_end: set[Key] = set()
+        self.stats = SinkStats()
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, until_caught_up: bool = False) -> SinkStats:
+        """Lands records until stopped (or, with `until_caught_up`, until every partition is
+        read to its end and written)."""
+        self._consumer.subscribe(list(self._targets), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        try:
+            while not self._stop.is_set():
+                for message in self._consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S):
+                    self._take(message)
+                self._write_due(force=False)
+                if until_caught_up and self.caught_up():
+                    break
+            self._write_due(force=True)
+        finally:
+            self._consumer.close()
+        return self.stats
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def caught_up(self) -> bool:
+        return bool(self._assigned) and self._at_end >= self._assigned and not self._batches \
+            and not self._ready and not any(self._replays.values())
+
+    # -- assignment -----------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=30)
+        for tp in committed:
+            key = (tp.topic, tp.partition)
+            position = tp.offset if tp.offset >= 0 else None
+            intents = self._retrying(lambda: self._writer.ledger.unconfirmed(tp.topic, tp.partition, position))
+            if intents:
+                self._replays[key] = deque(intents)
+                tp.offset = intents[0].first_offset
+                log.info("%s:%d: writing %d ledgered batch(es) again from offset %d", tp.topic,
+                         tp.partition, len(intents), tp.offset)
+            elif position is None:
+                tp.offset = OFFSET_BEGINNING
+            self._assigned.add(key)
+            self._at_end.discard(key)
+        consumer.assign(committed)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Unwritten batches are dropped: the partition's next owner reads them again from
+        # the committed offset, and the ledger covers any that were being written.
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            self._batches.pop(key, None)
+            self._replays.pop(key, None)
+            self._assigned.discard(key)
+            self._at_end.discard(key)
+        self._ready = [b for b in self._ready if (b.topic, b.partition) in self._assigned]
+
+    # -- records --------------------------------------------------------------------------
+    def _take(self, message: Any) -> None:
+        error = message.error()
+        key = (message.topic(), message.partition())
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                self._reached_end(key, message.offset())
+                return
+            if error.fatal():
+                raise KafkaException(error)
+            log.warning("consumer: %s", error)
+            return
+        self._at_end.discard(key)
+        offset = message.offset()
+        batch = self._batches.get(key)
+        if batch is not None and batch.is_replay() and offset > batch.end_offset:
+            self._finish_replay(key)
+            batch = None
+        if batch is None:
+            batch = self._batches[key] = self._new_batch(key, offset)
+        batch.add(offset, self._row(message))
+        self.stats.records += 1
+        if batch.replay_complete():
+            self._finish_replay(key)
+
+    def _new_batch(self, key: Key, offset: int) -> Batch:
+        table = self._targets[key[0]].table
+        replays = self._replays.get(key)
+        while replays and replays[0].last_offset < offset:
+            replays.popleft()  # its records are gone (a compacted topic): nothing to write
+        if replays:
+            intent = replays[0]
+            return Batch(key[0], key[1], table, first_offset=intent.first_offset,
+                         replay_until=intent.last_offset)
+        return Batch(key[0], key[1], table, first_offset=offset)
+
+    def _finish_replay(self, key: Key) -> None:
+        batch = self._batches.pop(key)
+        self._ready.append(batch)
+        replays = self._replays.get(key)
+        if replays:
+            replays.popleft()
+
+    def _reached_end(self, key: Key, end_offset: int) -> None:
+        self._at_end.add(key)
+        batch = self._batches.get(key)
+        if batch is not None and batch.is_replay() and not batch.replay_complete():
+            self._finish_replay(key)  # the range's tail was compacted away
+        replays = self._replays.get(key)
+        while replays and replays[0].first_offset >= end_offset:
+            replays.popleft()
+
+    def _row(self, message: Any) -> Row | None:
+        value = message.value()
+        if value is None:
+            self.stats.skipped += 1  # a tombstone on the compacted child-state topic
+            return None
+        target = self._targets[message.topic()]
+        try:
+            name, record = self._decoder.decode_named(value)
+        except ContractError as exc:
+            self._dead_letter(message, exc.code, exc.message)
+            return None
+        name = short_name(name)
+        if name in target.record_names:
+            row = target.to_row(record)
+            row += (message.partition(), message.offset())
+            return row
+        if name in SKIPPED_NAMES:
+            self.stats.skipped += 1
+            return None
+        self._dead_letter(message, "unexpected_record_type",
+                          f"a {name} record does not belong on {message.topic()} (lands in {target.table})")
+        return None
+
+    # -- writing --------------------------------------------------------------------------
+    def _write_due(self, force: bool) -> None:
+        now = time.monotonic()
+        sink = self._settings.sink
+        due = self._ready
+        self._ready = []
+        # Memory stays bounded however many partitions fill at once.
+        force = force or sum(len(b.rows) for b in self._batches.values()) > MEMORY_BATCHES * sink.batch_rows
+        for key, batch in list(self._batches.items()):
+            # A replayed range is written whole or not at all: part of it under its token
+            # would make ClickHouse drop the rest later.
+            if force and not batch.is_replay() or batch.due(sink.batch_rows, sink.batch_seconds, now):
+                due.append(self._batches.pop(key))
+        if not due:
+            return
+        for batch in due:
+            self._retrying(lambda: self._writer.write(batch))
+            self._count(batch)
+        self._retrying(self._flush_dead_letters)
+        next_offsets = {(b.topic, b.partition): b.end_offset + 1 for b in due
+                        if (b.topic, b.partition) in self._assigned}
+        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()]
+        if offsets:
+            self._retrying(lambda: self._consumer.commit(offsets=offsets, asynchronous=False))
+
+    def _count(self, batch: Batch) -> None:
+        self.stats.batches += 1
+        self.stats.replayed_batches += batch.is_replay()
+        self.stats.rows[batch.table] = self.stats.rows.get(batch.table, 0) + len(batch.rows)
+
+    def _retrying(self, action: Callable[[], Any]) -> Any:
+        delay = 0.5
+        while True:
+            try:
+                return action()
+            except (ClickHouseUnavailable, DeliveryError, KafkaException) as exc:
+                if isinstance(exc, KafkaException) and exc.args and exc.args[0].fatal():
+                    raise
+                if self._stop.is_set() and self.stats.retries > 0:
+                    raise
+                self.stats.retries += 1
+                log.warning("%s; retrying in %.1f s (nothing is committed meanwhile)", exc, delay)
+                self._sleep(delay)
+                delay = min(delay * 2, self._settings.sink.retry_max_s)
+
+    # -- dead letters ---------------------------------------------------------------------
+    def _dead_letter(self, message: Any, code: str, reason: str) -> None:
+        origin = f"{message.topic()}:{message.partition()}:{message.offset()}"
+        log.warning("dead-lettering %s: %s", origin, reason)
+        raw = base64.b64encode(message.value() or b"").decode()
+        key = message.key()
+        self._deadletters.send(DeadLetter(reason_code=code, reason=reason, origin=origin, raw=raw,
+                                          raw_text=raw, stage="sink",
+                                          child_id=key.decode("utf-8", "replace") if key else None))
+        self.stats.dead_lettered += 1
+
+    def _refused_row(self, batch: Batch, row: Row, reason: str) -> None:
+        origin = f"{batch.topic}:{row[-2]}:{row[-1]}"
+        log.warning("dead-lettering %s: ClickHouse refused the row: %s", origin, reason)
+        text = repr(row)
+        self._deadletters.send(DeadLetter(reason_code="refused_by_clickhouse", reason=reason,
+                                          origin=origin, raw=text, raw_text=text, stage="sink"))
+        self.stats.dead_lettered += 1
+
+    def _flush_dead_letters(self) -> None:
+        failures = self._deadletters.flush(30)
+        if failures:
+            raise DeliveryError(len(failures), failures[0])

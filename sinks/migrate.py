@@ -87,7 +87,7 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
 
-def migrate(client: Client, settings: Settings) -> list[Migration]:
+def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Applies what is missing; returns the migrations applied now (none: up to date)."""
     database, cluster = settings.clickhouse.database, settings.clickhouse.cluster
     values = placeholders(database, cluster)
@@ -99,7 +99,7 @@ def migrate(client: Client, settings: Settings) -> list[Migration]:
     applied = {version: checksum for version, checksum in client.query(
         f"SELECT version, any(checksum) FROM {database}.schema_migrations GROUP BY version").result_rows}
     done = []
-    for migration in load_migrations(database, cluster):
+    for migration in load_migrations(database, cluster, directory):
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
                 raise MigrationError(

@@ -45,6 +45,7 @@ def check_topics(settings: Settings) -> None:
 def run_sink(settings: Settings, *, until_caught_up: bool = False,
              serve_queries: bool | None = None, stop: threading.Event | None = None) -> SinkStats:
     stop = stop or threading.Event()
+    _stop_on_signals(stop)
     check_topics(settings)
     serve = settings.sink.serve_queries if serve_queries is None else serve_queries
     with ExitStack() as cleanup:
@@ -57,7 +58,6 @@ def run_sink(settings: Settings, *, until_caught_up: bool = False,
             from sinks.query_service import QueryService
             cleanup.enter_context(QueryService(settings))
         sink = Sink(settings, client, stop=stop)
-        _stop_on_signals(stop)
         started = time.monotonic()
         stats = sink.run(until_caught_up=until_caught_up)
         log.info("landed %s in %.1f s (%d dead-lettered, %d batches written again after a restart)",

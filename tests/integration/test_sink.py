@@ -216,3 +216,36 @@ def test_a_second_run_lands_nothing_new(landed_settings: Settings, tmp_path: Pat
     found = clickhouse_rows(settings)
     assert len(found["alerts"]) == len(found["notifications"]) == 40
     assert "landed 0 rows" in log.read_text().splitlines()[-1]
+
+
+def test_while_clickhouse_cannot_be_reached_nothing_is_committed(landed_settings: Settings, tmp_path: Path) -> None:
+    settings = landed_settings
+    publish_outputs(settings, 30)
+    log = tmp_path / "sink.log"
+    env = {**sink_env(settings, 100), "UCWATCH_CLICKHOUSE_DSN": "http://127.0.0.1:9/",  # discard port: closed
+           "UCWATCH_SINK_RETRY_MAX_S": "1"}
+    with log.open("ab") as out:
+        sink = subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "sink"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("retrying in") < 3:
+            assert sink.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(30)
+    assert "cannot be reached" in log.read_text()
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap,
+                         "group.id": f"sink-{settings.topics.lifecycle.name}"})
+    try:
+        partitions = [TopicPartition(settings.topics.alerts.name, p) for p in range(settings.topics.alerts.partitions)]
+        assert all(tp.offset < 0 for tp in consumer.committed(partitions, timeout=20))
+    finally:
+        consumer.close()
+
+    # Once a ClickHouse can be reached, everything lands.
+    process = start_sink(settings, log, 100, "--until-caught-up")
+    assert process.wait(120) == 0, log.read_text()[-3000:]
+    assert len(clickhouse_rows(settings)["alerts"]) == 30

@@ -58,3 +58,73 @@ DROP: Any = _DROP
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
     """Every record of `topic` as it is now, sorted by partition and offset."""
     return sorted(read_to_end(bootstrap, topic, timeout_s), key=lambda r: (r.partition, r.offset))
+
+
+_TIMESTAMP_FIELDS = ("occurred_at", "recorded_at", "hearing_at", "next_hearing_at")
+
+
+def simulated_record(event: dict[str, Any]) -> dict[str, Any]:
+    """A simulator event (JSON Lines form) as fastavro decodes it: aware datetimes, dates."""
+    from datetime import date, datetime
+
+    record = dict(event)
+    for name in _TIMESTAMP_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str):
+            record[name] = datetime.fromisoformat(value)
+    if isinstance(record.get("birth_date"), str):
+        record["birth_date"] = date.fromisoformat(record["birth_date"])
+    return record
+
+
+def insert_simulated_events(client: Any, database: str, events: Any, batch: int = 50_000) -> int:
+    """Lands simulator events in `database`.events as the sink would (partition 0, offsets
+    counting from 0); returns how many rows were inserted."""
+    from sinks.rows import EVENTS
+
+    rows: list[list[Any]] = []
+    offset = 0
+    for event in events:
+        rows.append(EVENTS.to_row(simulated_record(event)) + [0, offset])
+        offset += 1
+        if len(rows) >= batch:
+            client.insert(f"{database}.{EVENTS.table}", rows, column_names=list(EVENTS.columns))
+            rows = []
+    if rows:
+        client.insert(f"{database}.{EVENTS.table}", rows, column_names=list(EVENTS.columns))
+    return offset
+
+
+def truth_from_events(events: Any, as_of: Any) -> Any:
+    """The simulator's GroundTruth recomputed from emitted events, as an observer of the
+    stream can: events recorded before `as_of` (aware datetime), each event_id once, each
+    child's in occurred_at order (ties by event_id), in the fiscal year of its first
+    ChildEncountered; children without one are left out."""
+    from collections import defaultdict
+    from datetime import datetime, timezone
+
+    from producers.simulate.clock import fiscal_year, to_ms
+    from producers.simulate.events import EVENT_TYPES, FIELDS, SOURCES
+    from producers.simulate.truth import GroundTruth
+
+    types = {name: code for code, name in enumerate(EVENT_TYPES)}
+    sources = {name: code for code, name in enumerate(SOURCES)}
+    cutoff = to_ms(as_of)
+    seen: set[str] = set()
+    histories: dict[str, list[tuple]] = defaultdict(list)
+    for event in events:
+        if to_ms(datetime.fromisoformat(event["recorded_at"])) >= cutoff or event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        kind = types[event["event_type"]]
+        histories[event["child_id"]].append(
+            (to_ms(datetime.fromisoformat(event["occurred_at"])), kind, sources[event["source"]],
+             event["event_id"], tuple(event[name] for name in FIELDS[kind])))
+    truth = GroundTruth(cutoff)
+    for history in histories.values():
+        history.sort(key=lambda e: (e[0], e[3]))
+        first = next((e for e in history if e[1] == types["ChildEncountered"]), None)
+        if first is not None:
+            at = datetime.fromtimestamp(first[0] / 1000, timezone.utc)
+            truth.observe(fiscal_year(at.year, at.month), history)
+    return truth

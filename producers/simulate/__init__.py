@@ -3,6 +3,7 @@
     sim = Simulation(SimulationConfig(seed=7, children=20_000))
     write_jsonl(sim.events(), "events.jsonl")   # arrival order, JSON Lines input format
     sim.truth.total().as_dict()                 # what really happened, by FY of encounter
+    sim.delivered_truth.total().as_dict()       # the same, over the delivered events only
 
 Modules: `calibration` (figures and sources), `config` (what a run is asked to do),
 `lifecycle` (one child's events), `feed` (lateness, disorder, duplicates), `children`

@@ -3,6 +3,7 @@
 For each child the factory seeds one random stream from the run's seed and the child's
 serial, draws the history from it (lifecycle), counts the truth, then draws the feed's
 behaviour from the same stream, after the history, so feed rates never change a history.
+The delivered truth counts the same figures over the events the feed delivered.
 The result depends only on the config and the child, which is what lets worker processes
 share out the children and still produce byte-identical output.
 """
@@ -35,13 +36,19 @@ class ChildFactory:
         self._lifecycle = Lifecycle(config, self._rng, as_of, stream_seed(config.seed, "sponsor"))
         self._feed = Feed(config.feed, self._rng, as_of)
         self.truth = GroundTruth(as_of)
+        """What happened, from each child's full history (up to as_of)."""
+        self.delivered_truth = GroundTruth(as_of)
+        """The same counts over only the events delivered (recorded before as_of)."""
 
     def make(self, children: list[Child], fy: int, month: tuple[int, int]) -> list[Item]:
-        rng, lifecycle, feed, truth = self._rng, self._lifecycle, self._feed, self.truth
+        rng, lifecycle, feed = self._rng, self._lifecycle, self._feed
+        truth, delivered_truth = self.truth, self.delivered_truth
         items: list[Item] = []
         for serial, t0 in children:
             rng.seed(self._child_seed + serial)
             child_id, history = lifecycle.child(serial, t0, fy, month)
             truth.observe(fy, history)
-            items += feed.deliver(serial, child_id, history)
+            delivered: list = []
+            items += feed.deliver(serial, child_id, history, delivered)
+            delivered_truth.observe(fy, delivered)
         return items

@@ -10,7 +10,9 @@ Each event gets a `recorded_at` no earlier than its `occurred_at`:
 - a share of events is held back until after the child's next event (out of order);
 - a share is delivered twice, same event_id and content.
 
-Copies recorded at or after as_of are not delivered. Each copy becomes a pending item
+Copies recorded at or after as_of are not delivered; `deliver` can also hand back the
+events that were (in history order), which is what any observer of the feed can know by
+as_of (the delivered truth, truth.py). Each copy becomes a pending item
 ``(recorded_ms, tie, serial, seq, copy, *row)``, `row` being the values of the JSON
 object in key order (`KEYS[event_type]`). A flat tuple of strings and numbers is one
 object the garbage collector stops tracking at its first look, where a nested row would
@@ -71,7 +73,10 @@ class Feed:
                     recorded[i] += held * DAY
         return recorded
 
-    def deliver(self, serial: int, child_id: str, events: list[Event]) -> list[Item]:
+    def deliver(self, serial: int, child_id: str, events: list[Event],
+                delivered: list[Event] | None = None) -> list[Item]:
+        """The pending items of a child's events; `delivered`, if given, receives each event
+        recorded before as_of, once, in history order. Draws the same random numbers either way."""
         as_of, duplicate_share = self._as_of, self._rates.duplicate_share
         random, getrandbits = self._rng.random, self._rng.getrandbits
         load_texts = self._load_texts
@@ -80,6 +85,8 @@ class Feed:
         for seq, (event, recorded) in enumerate(zip(events, self.recorded_times(events))):
             if recorded >= as_of:
                 continue
+            if delivered is not None:
+                delivered.append(event)
             occurred, etype, source, eid, fields = event
             recorded_text = load_texts.get(recorded)
             if recorded_text is None:

@@ -60,13 +60,24 @@ class Simulation:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self._truth: GroundTruth | None = None
+        self._delivered_truth: GroundTruth | None = None
         self.children_generated = 0
 
     @property
     def truth(self) -> GroundTruth:
+        """What really happened (each child's full history up to as_of), by FY of encounter."""
         if self._truth is None:
             raise SimulationNotFinished("the ground truth is complete only once events() is exhausted")
         return self._truth
+
+    @property
+    def delivered_truth(self) -> GroundTruth:
+        """The same figures over only the delivered events (recorded before as_of): what any
+        observer of the feed can count by as_of. A child whose ChildEncountered was not
+        delivered has no fiscal year on record and is not counted."""
+        if self._delivered_truth is None:
+            raise SimulationNotFinished("the ground truth is complete only once events() is exhausted")
+        return self._delivered_truth
 
     @property
     def workers(self) -> int:
@@ -86,7 +97,7 @@ class Simulation:
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Every delivered event, in arrival order, as a dict in the JSON Lines format."""
-        self._truth = None
+        self._truth = self._delivered_truth = None
         as_of = to_ms(self.config.effective_as_of)
         month_starts = []
         year, month = self.config.start_fy - 1, 10
@@ -133,7 +144,7 @@ class Simulation:
                 items = buckets.take(emitted)
             yield from _as_dicts(items)
             emitted += 1
-        self._truth = factory.truth
+        self._truth, self._delivered_truth = factory.truth, factory.delivered_truth
 
     def _in_workers(self, plan: list, month_starts: list[int], directory: str) -> Iterator[dict[str, Any]]:
         pool = WorkerPool(self.config, self.workers, month_starts, directory)
@@ -146,7 +157,9 @@ class Simulation:
             while emitted < len(month_starts):
                 yield from _as_dicts(_load_sorted(directory, pool.names, emitted))
                 emitted += 1
-            self._truth = pool.truth or GroundTruth(to_ms(self.config.effective_as_of))
+            as_of = to_ms(self.config.effective_as_of)
+            self._truth = pool.truth or GroundTruth(as_of)
+            self._delivered_truth = pool.delivered_truth or GroundTruth(as_of)
         finally:
             pool.close()
 

@@ -5,7 +5,17 @@ reorders or duplicates them), up to as_of, so it is what a perfect observer woul
 A detector fed the simulated stream should find the same facts; the only gap is events
 that occurred before as_of but would be recorded after it, which the feed never delivers.
 
-Definitions:
+The delivered truth (`Simulation.delivered_truth`) closes that gap: the same counts, read
+off only the events the feed delivered (recorded before as_of), still in the order they
+occurred. It is what any observer of the feed can count by as_of, and what the ClickHouse
+oversight views (sinks/migrations/V003__oversight.sql) must reproduce exactly. A child whose
+ChildEncountered was not delivered has no fiscal year on record and is not counted at all;
+a discharge notice or a call whose release was not delivered counts as an event but not
+as late or within the 37 days.
+
+Definitions (events in the order they occurred; a child counts once, with the demographics
+of its first encounter, from which the referral and transfer times run; the discharge
+notice and the 30-day call are timed from the latest release before them):
 - unreachable 30-day call: a released child whose day-37 mark is before as_of, with at
   least one call attempt by day 37 and none reaching the child or sponsor by then;
 - lost contact: three call attempts in a row without contact since release or since the
@@ -128,23 +138,31 @@ class GroundTruth:
                 "total": self.total().as_dict()}
 
     def observe(self, fy: int, events: list[Event]) -> None:
+        """Counts one child's events, in the order they occurred, in the cohort `fy`.
+
+        Without a ChildEncountered among them the child is not counted (no FY on record).
+        """
+        first = events[0] if events else None
+        if first is None or first[1] != CHILD_ENCOUNTERED:
+            first = next((e for e in events if e[1] == CHILD_ENCOUNTERED), None)
+            if first is None:
+                return
+        encountered, fields = first[0], first[4]
         c = self.by_fy.get(fy)
         if c is None:
             c = self.by_fy[fy] = CohortTruth()
-        encountered = released = None
+        c.encounters += 1  # once per child, as at its first encounter
+        age = fields[3]
+        c.age_brackets[next(label for top, label in _AGE_BRACKETS if age <= top)] += 1
+        c.sexes[fields[4]] += 1
+        c.countries[fields[5]] += 1
+        released = None
         discharged = served = False
         attempted_by_37 = reached_by_37 = lost = not_with_sponsor = False
         failed_in_a_row = 0
         fta_open = had_fta = False
         for occurred, etype, _, _, fields in events:
-            if etype == CHILD_ENCOUNTERED:
-                encountered = occurred
-                c.encounters += 1
-                age = fields[3]
-                c.age_brackets[next(label for top, label in _AGE_BRACKETS if age <= top)] += 1
-                c.sexes[fields[4]] += 1
-                c.countries[fields[5]] += 1
-            elif etype == HHS_REFERRAL_NOTIFIED:
+            if etype == HHS_REFERRAL_NOTIFIED:
                 if occurred - encountered > 48 * HOUR:
                     c.referrals_late += 1
             elif etype == CUSTODY_TRANSFERRED:
@@ -158,12 +176,12 @@ class GroundTruth:
                 c.release_states[fields[2] or "BLANK"] += 1
             elif etype == DISCHARGE_NOTIFICATION_SENT:
                 discharged = True
-                c.discharge_notices_late += occurred - released > 24 * HOUR
+                c.discharge_notices_late += released is not None and occurred - released > 24 * HOUR
             elif etype == UNAUTHORIZED_DEPARTURE:
                 c.unauthorized_departures += 1
             elif etype == WELLBEING_CALL_ATTEMPTED:
                 outcome = fields[1]
-                by_37 = occurred <= released + 37 * DAY
+                by_37 = released is not None and occurred <= released + 37 * DAY
                 attempted_by_37 |= by_37
                 if outcome in REACHED_OUTCOMES:
                     reached_by_37 |= by_37

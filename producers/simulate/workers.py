@@ -7,7 +7,7 @@ Protocol, per worker (one task queue each, one shared report queue):
 2. the worker makes them, spills their items to its own files, seals the month (writes
    what it holds of it) and reports ``("sealed", worker, month_index)``;
 3. after the last month the parent sends None; the worker seals everything and reports
-   ``("done", worker, truth)``. A failure is reported as ``("failed", worker, traceback)``.
+   ``("done", worker, (truth, delivered_truth))``. A failure is reported as ``("failed", worker, traceback)``.
 
 The parent emits a month once every worker has sealed it. It keeps workers at most
 LOOKAHEAD months ahead of emission, so spill files stay small. The parent terminates them
@@ -60,7 +60,7 @@ def _work(config: SimulationConfig, index: int, month_starts: list[int], directo
             buckets.seal(month_index)
             reports.put(("sealed", index, month_index))
         buckets.seal(len(buckets) - 1)
-        reports.put(("done", index, factory.truth))
+        reports.put(("done", index, (factory.truth, factory.delivered_truth)))
     except BaseException:  # reported to the parent, which raises it
         reports.put(("failed", index, traceback.format_exc()))
 
@@ -81,6 +81,7 @@ class WorkerPool:
         for process in self._processes:
             process.start()
         self.truth: GroundTruth | None = None
+        self.delivered_truth: GroundTruth | None = None
 
     @property
     def names(self) -> list[str]:
@@ -112,9 +113,12 @@ class WorkerPool:
                     emitted += 1
             else:
                 done += 1
-                if self.truth is None:
-                    self.truth = GroundTruth(payload.as_of_ms)
-                self.truth.merge(payload)
+                truth, delivered_truth = payload
+                if self.truth is None or self.delivered_truth is None:
+                    self.truth = GroundTruth(truth.as_of_ms)
+                    self.delivered_truth = GroundTruth(delivered_truth.as_of_ms)
+                self.truth.merge(truth)
+                self.delivered_truth.merge(delivered_truth)
         for process in self._processes:
             process.join()
 

@@ -25,6 +25,7 @@ from producers.simulate.events import EVENT_TYPES, FIELDS, SOURCES
 from producers.simulate.lifecycle import court_slot
 from producers.simulate.workers import WorkerFailed
 from producers.simulate.writer import _dumps
+from tests.helpers import truth_from_events
 from ucwatch.errors import SettingsError
 from ucwatch.pseudonym import IdKind, is_synthetic_token, is_token
 
@@ -191,6 +192,7 @@ def test_worker_processes_give_the_same_bytes_and_truth() -> None:
     write_jsonl(in_workers.events(), out_workers)
     assert out_alone.getvalue() == out_workers.getvalue()
     assert alone.truth.as_dict() == in_workers.truth.as_dict()
+    assert alone.delivered_truth.as_dict() == in_workers.delivered_truth.as_dict()
     assert multiprocessing.active_children() == []
 
 
@@ -424,3 +426,37 @@ def test_write_jsonl_to_path_binary_and_text_files(tmp_path: Path) -> None:
     lines = path.read_bytes().splitlines()
     assert [json.loads(line) for line in lines] == events
     assert lines[0] == json.dumps(events[0], separators=(",", ":")).encode()
+
+
+# -- the delivered truth ----------------------------------------------------------------------------
+
+_EVENT_COUNTS = ("encounters", "referrals_late", "transfers", "transfers_over_72h", "releases",
+                 "bad_release_addresses", "discharge_notices_late", "unauthorized_departures",
+                 "not_with_sponsor", "nta_served", "ftas", "children_with_fta", "in_absentia_orders")
+
+
+def test_delivered_truth_is_what_the_stream_shows() -> None:
+    sim = Simulation(SimulationConfig(seed=12, children=1500, workers=1))
+    events = list(sim.events())
+    recounted = truth_from_events(events, sim.config.effective_as_of)
+    assert recounted.as_dict() == sim.delivered_truth.as_dict()
+    delivered, real = sim.delivered_truth.total(), sim.truth.total()
+    encountered = {e["child_id"] for e in events if e["event_type"] == "ChildEncountered"}
+    assert delivered.encounters == len(encountered) <= real.encounters == 1500
+    # what happened but is not on record yet can only lower the counts of events...
+    for name in _EVENT_COUNTS:
+        assert getattr(delivered, name) <= getattr(real, name), name
+    assert sum(delivered.case_outcomes.values()) <= sum(real.case_outcomes.values())
+    # ...and it is the recent past only: lateness is days to a month
+    assert 0 < real.releases - delivered.releases < 0.03 * real.releases
+    # while the absence of a follow-up not yet on record is counted as missing
+    assert delivered.discharge_notices_missing >= real.discharge_notices_missing
+
+
+def test_a_child_without_its_encounter_is_not_counted() -> None:
+    truth = GroundTruth(as_of_ms=10**13)
+    truth.observe(2021, [])
+    truth.observe(2021, [(1_000, 3, 2, "e1", ("CBP", "F1")),      # CustodyTransferred
+                         (2_000, 6, 4, "e2", ("ICE",)),            # DischargeNotificationSent
+                         (3_000, 7, 5, "e3", (1, "NO_ANSWER", None, None, False))])
+    assert truth.by_fy == {}

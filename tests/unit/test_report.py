@@ -1,0 +1,203 @@
+"""The oversight views (migration V003) and report against the simulator's delivered truth.
+
+A seeded history is landed in a real embedded ClickHouse (chDB), row for row as the sink
+would land it (duplicates included), without Kafka. The report as of the simulation's
+as_of must reproduce `Simulation.delivered_truth` figure by figure; as of an earlier date,
+the truth recounted from the events recorded before it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from producers.simulate import Simulation, SimulationConfig
+from sinks.clickhouse import connect
+from sinks.migrate import migrate
+from sinks.report import COUNTS, oversight, render_report, run_report
+from tests.helpers import insert_simulated_events, truth_from_events
+from ucwatch.settings import Settings
+
+DATABASE = "report_test"
+CHILDREN = 2500
+EARLIER = datetime(2022, 1, 1, tzinfo=timezone.utc)
+
+
+class Store:
+    def __init__(self, settings: Settings, sim: Simulation, events: list[dict[str, Any]]) -> None:
+        self.settings = settings
+        self.sim = sim
+        self.events = events
+        self.as_of = sim.config.effective_as_of
+        self.client = connect(settings)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    path = tmp_path_factory.mktemp("report") / "ch"
+    settings = Settings.load(environ={"UCWATCH_CLICKHOUSE_DSN": f"chdb://{path}",
+                                      "UCWATCH_CLICKHOUSE_DATABASE": DATABASE})
+    sim = Simulation(SimulationConfig(seed=21, children=CHILDREN, workers=1))
+    events = list(sim.events())
+    setup = connect(settings, database="")
+    try:
+        migrate(setup, settings)
+        assert insert_simulated_events(setup, DATABASE, events) == len(events)
+    finally:
+        setup.close()
+    landed = Store(settings, sim, events)
+    try:
+        yield landed
+    finally:
+        landed.client.close()
+
+
+def _comparable(cohort: dict[str, Any]) -> dict[str, Any]:
+    """A truth cohort (CohortTruth.as_dict()) reduced to the figures the report has."""
+    return {**{name: cohort[name] for name in COUNTS}, "case_outcomes": cohort["case_outcomes"],
+            "shares": cohort["shares"]}
+
+
+def _assert_same(report: dict[str, Any], truth: dict[str, Any]) -> None:
+    assert sorted(report["by_fy"]) == sorted(truth["by_fy"])
+    for fy, cohort in truth["by_fy"].items():
+        expected, got = _comparable(cohort), report["by_fy"][fy]
+        for name in expected:
+            assert got[name] == expected[name], (fy, name)
+        assert got == expected
+    assert report["total"] == _comparable(truth["total"])
+
+
+def test_the_report_reproduces_the_delivered_truth(store: Store) -> None:
+    report = oversight(store.client, DATABASE, store.as_of)
+    truth = store.sim.delivered_truth.as_dict()
+    _assert_same(report, truth)
+    total = report["total"]
+    assert total["encounters"] == len({e["child_id"] for e in store.events
+                                       if e["event_type"] == "ChildEncountered"})
+    # the feed duplicated some events: the report counted each once
+    assert len(store.events) > len({e["event_id"] for e in store.events})
+    # figures that can be zero in a small run are not all zero here
+    for name in ("transfers_over_72h", "bad_release_addresses", "discharge_notices_late",
+                 "discharge_notices_missing", "wellbeing_unreachable", "wellbeing_not_attempted",
+                 "lost_contact", "not_with_sponsor", "children_with_fta", "whereabouts_unknown",
+                 "in_absentia_orders"):
+        assert total[name] > 0, name
+
+
+def test_an_earlier_date_counts_only_what_was_recorded_by_then(store: Store) -> None:
+    earlier = oversight(store.client, DATABASE, EARLIER)
+    _assert_same(earlier, truth_from_events(store.events, EARLIER).as_dict())
+    now = oversight(store.client, DATABASE, store.as_of)
+    assert max(earlier["by_fy"]) == 2022 < max(now["by_fy"])
+    for name in ("encounters", "transfers", "releases", "ftas", "nta_served"):
+        assert earlier["total"][name] < now["total"][name], name
+    # a past year's cohort still grows as its later events are recorded
+    assert earlier["by_fy"][2021]["ftas"] < now["by_fy"][2021]["ftas"]
+    assert earlier["by_fy"][2021]["encounters"] <= now["by_fy"][2021]["encounters"]
+
+
+def test_child_facts_has_one_row_per_child_on_record(store: Store) -> None:
+    query = (f"SELECT count(), uniqExact(child_id), sum(releases), countIf(age_bracket = 'UNKNOWN') "
+             f"FROM {DATABASE}.child_facts(as_of = '2023-10-01 00:00:00')")
+    rows, children, releases, unknown_age = store.client.query(query).result_rows[0]
+    total = store.sim.delivered_truth.total()
+    assert rows == children == total.encounters
+    assert releases == total.releases and unknown_age == 0
+    states = store.client.query(
+        f"SELECT arrayJoin(release_states) AS s, count() FROM {DATABASE}.child_facts"
+        f"(as_of = '2023-10-01 00:00:00') GROUP BY s").result_rows
+    assert dict(states) == dict(total.release_states)
+
+
+def _alert(alert_id: str, rule: str, change: str, status: str, fired_at: datetime, sequence: int,
+           offset: int) -> list[Any]:
+    return [alert_id, "SYN-CH-000000001", rule, change, status, "HIGH", fired_at, fired_at, "test",
+            "e1", "test", sequence, True, 0, offset]
+
+
+def test_alerts_by_rule_as_of_a_date(store: Store) -> None:
+    t0 = datetime(2023, 3, 1, tzinfo=timezone.utc)
+    h = timedelta(hours=1)
+    rows = [
+        _alert("a1", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, 1, 0),
+        _alert("a1", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, 1, 1),          # a replayed duplicate
+        _alert("a1", "TRANSFER_OVERDUE", "RESOLVED", "RESOLVED", t0 + 10 * h, 2, 2),
+        _alert("a2", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, 1, 3),
+        _alert("a2", "TRANSFER_OVERDUE", "ESCALATED", "OPEN", t0 + 5 * h, 2, 4),
+        _alert("a2", "TRANSFER_OVERDUE", "CANCELLED", "CANCELLED", t0 + 30 * h, 3, 5),
+        _alert("a3", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0 + h, 1, 6),
+        _alert("a4", "LOST_CONTACT", "OPENED", "OPEN", t0, 1, 7),
+        _alert("a4", "LOST_CONTACT", "RETRACTED", "RETRACTED", t0 + 2 * h, 2, 8),
+        _alert("a5", "LOST_CONTACT", "OPENED", "OPEN", t0 + 100 * h, 1, 9),
+    ]
+    columns = ["alert_id", "child_id", "rule", "change", "status", "severity", "deadline", "fired_at",
+               "reason", "start_event_id", "basis", "sequence", "synthetic", "kafka_partition",
+               "kafka_offset"]
+    store.client.insert(f"{DATABASE}.alerts", rows, column_names=columns)
+    try:
+        later = {a["rule"]: a for a in oversight(store.client, DATABASE, t0 + 200 * h)["alerts"]}
+        assert later["TRANSFER_OVERDUE"] == {
+            "rule": "TRANSFER_OVERDUE", "opened": 3, "open": 1, "resolved": 1, "retracted": 0,
+            "cancelled": 1, "closed": 2, "median_hours_to_close": 20.0, "p90_hours_to_close": 28.0}
+        assert later["LOST_CONTACT"]["opened"] == 2 and later["LOST_CONTACT"]["open"] == 1
+        assert later["LOST_CONTACT"]["retracted"] == 1
+        assert later["LOST_CONTACT"]["median_hours_to_close"] is None
+        meanwhile = {a["rule"]: a for a in oversight(store.client, DATABASE, t0 + 6 * h)["alerts"]}
+        assert meanwhile["TRANSFER_OVERDUE"]["open"] == 3
+        assert meanwhile["TRANSFER_OVERDUE"]["closed"] == 0
+        assert meanwhile["LOST_CONTACT"]["opened"] == 1
+        assert oversight(store.client, DATABASE, t0)["alerts"] == []
+    finally:
+        store.client.command(f"TRUNCATE TABLE {DATABASE}.alerts")
+
+
+def test_the_text_report(store: Store) -> None:
+    figures = oversight(store.client, DATABASE, store.as_of)
+    text = render_report(figures)
+    lines = text.splitlines()
+    header = next(line for line in lines if "FY2019" in line)
+    assert header.split() == ["FY2019", "FY2020", "FY2021", "FY2022", "FY2023", "Total", "Public", "figure"]
+    bad = next(line for line in lines if line.startswith("  share of releases") and "6.9%" in line)
+    share = figures["total"]["shares"]["bad_address_share"]
+    assert f"{share * 100:.1f}%" in bad
+    assert any("20-35%" in line for line in lines) and any("~65%" in line for line in lines)
+    assert f"{figures['total']['encounters']:,}" in next(line for line in lines
+                                                         if line.startswith("Children encountered"))
+    assert "no alert opened" in text
+
+
+def test_run_report_prints_json_and_text(store: Store) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert run_report(store.settings, store.as_of, "json", out=out, err=err) == 0, err.getvalue()
+    printed = json.loads(out.getvalue())
+    expected = json.loads(json.dumps(oversight(store.client, DATABASE, store.as_of)))
+    assert printed == expected
+    out = io.StringIO()
+    assert run_report(store.settings, store.as_of, "text", out=out, err=err) == 0
+    assert out.getvalue().startswith("ucwatch oversight report as of 2023-10-01T00:00:00.000Z")
+    assert run_report(store.settings, store.as_of, "xml", out=out, err=err) == 2
+    assert "unknown report format" in err.getvalue()
+
+
+def test_run_report_without_a_store(tmp_path: Path) -> None:
+    settings = Settings.load(environ={"UCWATCH_CLICKHOUSE_DSN": f"chdb://{tmp_path}/none",
+                                      "UCWATCH_CLICKHOUSE_DATABASE": DATABASE})
+    err = io.StringIO()
+    assert run_report(settings, None, "text", out=io.StringIO(), err=err) == 3
+    assert "no embedded ClickHouse store" in err.getvalue()
+    assert not (tmp_path / "none").exists()
+
+
+def test_run_report_before_the_migration(store: Store) -> None:
+    settings = Settings.load(environ={"UCWATCH_CLICKHOUSE_DSN": store.settings.clickhouse_dsn,
+                                      "UCWATCH_CLICKHOUSE_DATABASE": "unmigrated"})
+    store.client.command("CREATE DATABASE IF NOT EXISTS unmigrated")
+    err = io.StringIO()
+    assert run_report(settings, None, "json", out=io.StringIO(), err=err) == 1
+    assert "run `ucwatch migrate`" in err.getvalue()

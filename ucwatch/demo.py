@@ -7,22 +7,31 @@
 4. publish the file with the same code as `ucwatch produce`;
 5. read the topic back, decode every record, and compare counts per event type;
 6. run a detection worker over the history, tick the clock to the end of the simulated
-   window, and summarize the alerts and notifications it wrote, with one child's view;
-7. stop the worker and the broker (unless --keep-running, to explore further).
+   window, and summarize the alerts and notifications it wrote;
+7. land everything in the embedded ClickHouse with `ucwatch sink`, run an analyst's query
+   while it runs (through the sink's query service), and compare the rows with the topics;
+8. print the oversight report as of the end of the window, and compare its figures with
+   the simulator's own ground truth;
+9. stop the broker (unless --keep-running, to explore further).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timezone
 
 
 from producers.run import produce_files
+from sinks.clickhouse import connect
+from sinks.report import COUNTS as REPORT_COUNTS
+from sinks.query_service import endpoint_path
 from producers.simulate import Simulation, SimulationConfig, write_jsonl
 from schemas.catalog import default_catalog
 from schemas.registry import EmbeddedRegistry
@@ -62,7 +71,7 @@ def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool
             print(f"\nKafka keeps running at {settings.kafka.bootstrap}; stop it with "
                   f"UCWATCH_KAFKA_HOME={kafka_home} UCWATCH_KAFKA_PORT={DEMO_PORT} ucwatch kafka stop")
         else:
-            _step(7, "stopping the demo's Kafka")
+            _step(9, "stopping the demo's Kafka")
             kafka_local.run(["stop"])
 
 
@@ -97,6 +106,10 @@ def _run(settings: Settings, children: int, seed: int) -> int:
     ok = total == summary.published and keys_match and summary.exit_code == 0
     if ok:
         ok = _detect(settings, simulation.truth)
+    if ok:
+        ok = _land(settings)
+    if ok:
+        ok = _report(settings, simulation)
     print("\ndemo: " + ("OK" if ok else "FAILED: see above"))
     return 0 if ok else 1
 
@@ -106,9 +119,7 @@ def _detect(settings: Settings, truth: object) -> bool:
     settings = dataclasses.replace(settings, streams=dataclasses.replace(settings.streams, store="memory"))
     log_path = settings.data_dir / "worker.log"
     with log_path.open("ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "worker"],
-                                  env=worker_environment(settings) | {"UCWATCH_DATA_DIR": str(settings.data_dir),
-                                                                      "UCWATCH_KAFKA_BOOTSTRAP": settings.kafka.bootstrap},
+        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "worker"], env=_environment(settings),
                                   stdout=log, stderr=subprocess.STDOUT)
     print(f"   worker started (log: {log_path})")
     try:
@@ -141,6 +152,88 @@ def _detect(settings: Settings, truth: object) -> bool:
     for (kind, recipient), count in sorted(notices.items()):
         print(f"     {kind:<26} to {recipient:<4}{count:>8,}")
     return bool(changes)
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    return worker_environment(settings) | {"UCWATCH_DATA_DIR": str(settings.data_dir),
+                                           "UCWATCH_KAFKA_BOOTSTRAP": settings.kafka.bootstrap}
+
+
+def _land(settings: Settings) -> bool:
+    _step(7, "ucwatch sink: landing events, alerts, notifications and child state in ClickHouse")
+    log_path = settings.data_dir / "sink.log"
+    command = [sys.executable, "-m", "ucwatch.cli"]
+    with log_path.open("ab") as log:
+        sink = subprocess.Popen(command + ["sink", "--until-caught-up"], env=_environment(settings),
+                                stdout=log, stderr=subprocess.STDOUT)
+    print(f"   sink started (log: {log_path}); store {settings.clickhouse_dsn}")
+    endpoint = endpoint_path(settings)
+    while not endpoint.exists() and sink.poll() is None:
+        time.sleep(0.2)
+    if sink.poll() is None:
+        time.sleep(2.0)  # let it land a first batch or two
+        query = ("SELECT count() AS events_landed_so_far, uniqExact(child_id) AS children "
+                 "FROM ucwatch.events")
+        print(f"   an analyst's query while the sink runs (through its query service):\n   $ ucwatch sql \"{query}\"")
+        answer = subprocess.run(command + ["sql", query], env=_environment(settings) | {"UCWATCH_ACTOR": "demo-analyst"},
+                                capture_output=True, text=True)
+        print(_indent(answer.stdout or answer.stderr))
+    if sink.wait(1800) != 0:
+        print(f"   the sink failed; see {log_path}")
+        return False
+    on_kafka = _records_on_kafka(settings)
+    client = connect(settings, "analyst")
+    try:
+        db = settings.clickhouse.database
+        landed = {table: client.query(f"SELECT count() FROM {db}.{table}").result_rows[0][0]
+                  for table in ("events", "alerts", "notifications")}
+        landed["child_state"] = client.query(f"SELECT count() FROM {db}.child_state FINAL").result_rows[0][0]
+    finally:
+        client.close()
+    print(f"   {'table':<16}{'on Kafka':>12}{'in ClickHouse':>15}")
+    for table in landed:
+        print(f"   {table:<16}{on_kafka[table]:>12,}{landed[table]:>15,}")
+    return landed == on_kafka
+
+
+def _report(settings: Settings, simulation: Simulation) -> bool:
+    as_of = simulation.config.effective_as_of
+    _step(8, f"ucwatch report --as-of {as_of.date()}: the oversight figures, from ClickHouse")
+    command = [sys.executable, "-m", "ucwatch.cli", "report", "--as-of", as_of.isoformat()]
+    text = subprocess.run(command, env=_environment(settings), capture_output=True, text=True)
+    print(_indent(text.stdout or text.stderr))
+    figures = subprocess.run(command + ["--format", "json"], env=_environment(settings), capture_output=True, text=True)
+    if text.returncode != 0 or figures.returncode != 0:
+        return False
+    report = json.loads(figures.stdout)
+    truth = simulation.delivered_truth.as_dict()
+    differences = [
+        f"FY{fy} {name}: report {report_cohort.get(name)} vs truth {value}"
+        for fy, truth_cohort, report_cohort in
+        [(fy, cohort, report["by_fy"].get(str(fy), {})) for fy, cohort in truth["by_fy"].items()]
+        for name, value in truth_cohort.items() if name in REPORT_COUNTS and report_cohort.get(name) != value]
+    print(f"   report against the simulator's ground truth (what the feed delivered by {as_of.date()}): "
+          + ("every figure equal" if not differences else f"{len(differences)} differ"))
+    for line in differences[:10]:
+        print(f"     {line}")
+    return not differences
+
+
+def _records_on_kafka(settings: Settings) -> dict[str, int]:
+    """Records per table as the topics hold them (ticks left out; child state: one per child)."""
+    decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
+    topics = settings.topics
+    events = sum(1 for r in read_to_end(settings.kafka.bootstrap, topics.lifecycle.name)
+                 if not decoder.decode_named(r.value)[0].endswith("ClockTick"))
+    children = {r.key for r in read_to_end(settings.kafka.bootstrap, topics.child_state.name)}
+    return {"events": events,
+            "alerts": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.alerts.name)),
+            "notifications": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.notifications.name)),
+            "child_state": len(children)}
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.rstrip().splitlines())
 
 
 def _step(number: int, text: str) -> None:

@@ -224,7 +224,8 @@ wait_ready() {   # wait_ready TIMEOUT N...
     while ((${#pending[@]})); do
         local still=()
         for n in "${pending[@]}"; do
-            if ! node_pid "$n" >/dev/null; then
+            # Until the starting subshell has exec'd java, its pid is alive but not yet "ours".
+            if ! node_pid "$n" >/dev/null && ! kill -0 "$(cat "$(node_dir "$n")/kafka.pid" 2>/dev/null)" 2>/dev/null; then
                 echo "kafka.sh: node $n exited during start; last lines of $(node_dir "$n")/server.log:" >&2
                 tail -n 40 "$(node_dir "$n")/server.log" >&2 || true
                 rm -f "$(node_dir "$n")/kafka.pid"

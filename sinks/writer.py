@@ -22,8 +22,10 @@ from sinks.rows import Row, Target
 
 log = logging.getLogger("ucwatch.sink")
 
-# A batch of lifecycle events spans as many months as the events' occurred_at do.
-INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
+# A batch of lifecycle events spans as many months as the events' occurred_at do. A retried
+# block that the table drops must not reach the materialized views either (by default it
+# does, and per-child aggregates would count it twice).
+INSERT_SETTINGS = {"max_partitions_per_insert_block": 0, "deduplicate_blocks_in_dependent_materialized_views": 1}
 OFFSET_COLUMN = -1
 
 RefusedRow = Callable[[Batch, Row, str], None]

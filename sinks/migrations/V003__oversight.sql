@@ -22,10 +22,71 @@
 --   was followed by no contact;
 -- - NTA not served: released, and no NtaServed on record.
 
--- One row per child on record by as_of. One pass groups each child's events (GROUP BY
--- child_id, no join) into an array of UInt128 keys, each packing an event's occurred_at in
--- ms (bits 72 and up), an xxh3 hash of its event_id (bits 8-71) and a code (low byte):
--- sorted, the keys put the events in occurred_at order (ties by event_id hash); keeping
+-- Each child's events recorded before as_of, folded into one row (GROUP BY child_id, no
+-- join): the first encounter's demographics, first and last times, and the events as an
+-- array `keys` of UInt128, each packing an event's occurred_at in ms (bits 72 and up), an
+-- xxh3 hash of its event_id (bits 8-71) and a code (low byte: kind * 16 + flags, below).
+-- A duplicate record of an event is kept here (child_facts drops it), which makes the fold
+-- insensitive to duplicates: V004 keeps the same fold of every event, stored.
+CREATE VIEW IF NOT EXISTS ${db}.event_histories ${on_cluster} AS
+SELECT
+    child_id,
+    minIf(occurred_at, event_kind = 1) AS encountered_at,
+    argMinIf((age_years, birth_date, coalesce(sex, 'UNKNOWN'), coalesce(country_of_birth, 'UNKNOWN')),
+             occurred_at, event_kind = 1) AS first_encounter,
+    minIfOrNull(occurred_at, event_kind = 3) AS transferred_at,
+    minIfOrNull(occurred_at, event_kind = 4) AS released_at,
+    maxIfOrNull(occurred_at, event_kind = 4) AS last_released_at,
+    groupArray(event_key) AS keys,
+    groupArrayIf((id_hash, if(coalesce(state, '') = '', 'BLANK', toString(state))), event_kind = 4)
+        AS release_labels
+FROM
+(
+    SELECT
+        child_id, occurred_at, age_years, birth_date, sex, country_of_birth, state,
+        -- the same per-event expressions as the materialized view of V004
+        transform(event_type,
+            ['ChildEncountered', 'HhsReferralNotified', 'CustodyTransferred',
+             'ReleasedToSponsor', 'DischargeNotificationSent', 'UnauthorizedDeparture',
+             'WellbeingCallAttempted', 'PostReleaseContact', 'LocationVerified',
+             'NtaServed', 'FailureToAppear', 'InAbsentiaOrder', 'CaseClosed'],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], 0) AS event_kind,
+        xxh3(event_id) AS id_hash,
+        bitShiftLeft(toUInt128(toUnixTimestamp64Milli(occurred_at)), 72)
+        + bitShiftLeft(toUInt128(id_hash), 8)
+        + 16 * event_kind
+        -- the call outcomes and the case outcomes share the column `outcome`
+        + transform(outcome,
+              ['REACHED_CHILD', 'REACHED_SPONSOR_ONLY', 'NO_ANSWER', 'WRONG_NUMBER',
+               'REFUSED', 'REMOVAL_ORDER', 'VOLUNTARY_DEPARTURE', 'RELIEF_GRANTED',
+               'TERMINATED', 'DISMISSED', 'ADMIN_CLOSED', 'AGED_OUT', 'REMOVED', 'OTHER'],
+              [1, 1, 2, 2, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9], 0)
+        + (event_kind = 4 AND coalesce(address_quality, '') != 'VALID')
+        + 4 * (coalesce(lives_with_sponsor = false, false) OR coalesce(safety_concern, false))
+        + coalesce(reached, false) AS event_key
+    FROM ${db}.events
+    WHERE recorded_at < {as_of:DateTime64(3, 'UTC')}
+      AND event_type IN ('ChildEncountered', 'HhsReferralNotified', 'CustodyTransferred',
+                         'ReleasedToSponsor', 'DischargeNotificationSent',
+                         'UnauthorizedDeparture', 'WellbeingCallAttempted',
+                         'PostReleaseContact', 'LocationVerified', 'NtaServed',
+                         'FailureToAppear', 'InAbsentiaOrder', 'CaseClosed')
+)
+GROUP BY child_id
+HAVING countIf(event_kind = 1) > 0;
+
+-- The histories child_facts reads: here those of event_histories; V004 replaces this view
+-- with one that reads the stored fold when it holds every event and as_of is after them.
+CREATE VIEW IF NOT EXISTS ${db}.child_histories ${on_cluster} AS
+SELECT child_id, encountered_at, tupleElement(first_encounter, 1) AS first_age,
+       tupleElement(first_encounter, 2) AS first_birth_date, tupleElement(first_encounter, 3) AS sex,
+       tupleElement(first_encounter, 4) AS country_of_birth,
+       transferred_at, released_at, last_released_at, keys, release_labels
+FROM ${db}.event_histories(as_of = {as_of:DateTime64(3, 'UTC')});
+
+-- One row per child on record by as_of, from child_histories (one row per child, its events
+-- as an array of UInt128 keys, each packing an event's occurred_at in ms (bits 72 and up),
+-- an xxh3 hash of its event_id (bits 8-71) and a code (low byte)): sorted, the keys put the events in occurred_at order (ties by event_id hash); keeping
 -- the first key of each event_id hash drops the duplicates; every figure is then read off
 -- the arrays. The code is kind * 16 + flags. Kinds: 1 encounter, 2 HHS referral,
 -- 3 custody transfer, 4 release, 5 discharge notice, 6 unauthorized departure,
@@ -120,57 +181,10 @@ FROM
                 SELECT
                     *,
                     toUnixTimestamp64Milli(encountered_at) AS enc_ms,
+                    arraySort(keys) AS sorted_keys,
                     arrayFilter((k, n) -> n = 1, sorted_keys,
                                 arrayEnumerateUniq(arrayMap(k -> toUInt64(bitShiftRight(k, 8)), sorted_keys))) AS ev
-                FROM
-                (
-                    SELECT
-                        child_id,
-                        minIf(occurred_at, event_kind = 1) AS encountered_at,
-                        argMinIf(age_years, occurred_at, event_kind = 1) AS first_age,
-                        argMinIf(birth_date, occurred_at, event_kind = 1) AS first_birth_date,
-                        argMinIf(coalesce(sex, 'UNKNOWN'), occurred_at, event_kind = 1) AS sex,
-                        argMinIf(coalesce(country_of_birth, 'UNKNOWN'), occurred_at, event_kind = 1) AS country_of_birth,
-                        minIfOrNull(occurred_at, event_kind = 3) AS transferred_at,
-                        minIfOrNull(occurred_at, event_kind = 4) AS released_at,
-                        maxIfOrNull(occurred_at, event_kind = 4) AS last_released_at,
-                        arraySort(groupArray(event_key)) AS sorted_keys,
-                        groupArrayIf((id_hash, if(coalesce(state, '') = '', 'BLANK', toString(state))), event_kind = 4)
-                            AS release_labels
-                    FROM
-                    (
-                        SELECT
-                            child_id, occurred_at, age_years, birth_date, sex, country_of_birth, state,
-                            transform(event_type,
-                                ['ChildEncountered', 'HhsReferralNotified', 'CustodyTransferred',
-                                 'ReleasedToSponsor', 'DischargeNotificationSent', 'UnauthorizedDeparture',
-                                 'WellbeingCallAttempted', 'PostReleaseContact', 'LocationVerified',
-                                 'NtaServed', 'FailureToAppear', 'InAbsentiaOrder', 'CaseClosed'],
-                                [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], 0) AS event_kind,
-                            xxh3(event_id) AS id_hash,
-                            bitShiftLeft(toUInt128(toUnixTimestamp64Milli(occurred_at)), 72)
-                            + bitShiftLeft(toUInt128(id_hash), 8)
-                            + 16 * event_kind
-                            -- the call outcomes and the case outcomes share the column `outcome`
-                            + transform(outcome,
-                                  ['REACHED_CHILD', 'REACHED_SPONSOR_ONLY', 'NO_ANSWER', 'WRONG_NUMBER',
-                                   'REFUSED', 'REMOVAL_ORDER', 'VOLUNTARY_DEPARTURE', 'RELIEF_GRANTED',
-                                   'TERMINATED', 'DISMISSED', 'ADMIN_CLOSED', 'AGED_OUT', 'REMOVED', 'OTHER'],
-                                  [1, 1, 2, 2, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9], 0)
-                            + (event_kind = 4 AND coalesce(address_quality, '') != 'VALID')
-                            + 4 * (coalesce(lives_with_sponsor = false, false) OR coalesce(safety_concern, false))
-                            + coalesce(reached, false) AS event_key
-                        FROM ${db}.events
-                        WHERE recorded_at < {as_of:DateTime64(3, 'UTC')}
-                          AND event_type IN ('ChildEncountered', 'HhsReferralNotified', 'CustodyTransferred',
-                                             'ReleasedToSponsor', 'DischargeNotificationSent',
-                                             'UnauthorizedDeparture', 'WellbeingCallAttempted',
-                                             'PostReleaseContact', 'LocationVerified', 'NtaServed',
-                                             'FailureToAppear', 'InAbsentiaOrder', 'CaseClosed')
-                    )
-                    GROUP BY child_id
-                    HAVING countIf(event_kind = 1) > 0
-                )
+                FROM ${db}.child_histories(as_of = {as_of:DateTime64(3, 'UTC')})
             )
         )
     )

@@ -201,3 +201,66 @@ def test_run_report_before_the_migration(store: Store) -> None:
     err = io.StringIO()
     assert run_report(settings, None, "json", out=io.StringIO(), err=err) == 1
     assert "run `ucwatch migrate`" in err.getvalue()
+
+
+# --- the stored fold (migration V004) -----------------------------------------------------
+
+FOLDED = "report_fold_test"
+
+
+def _histories(client: Any, source: str, as_of: str) -> dict[str, tuple]:
+    """Each child's history as a source gives it, duplicates dropped and arrays ordered."""
+    demographics = ("first_age, first_birth_date, sex, country_of_birth" if source.endswith("child_histories")
+                    else ", ".join(f"tupleElement(first_encounter, {i})" for i in range(1, 5)))
+    query = (f"SELECT child_id, encountered_at, {demographics}, "
+             f"transferred_at, released_at, last_released_at, arraySort(arrayDistinct(keys)), "
+             f"arraySort(arrayDistinct(release_labels)) FROM {source}(as_of = '{as_of}')")
+    return {row[0]: tuple(row[1:]) for row in client.query(query).result_rows}
+
+
+def _fold_is_used(client: Any, database: str, as_of: str) -> bool:
+    return bool(client.query(
+        f"SELECT max(last_recorded_at) < toDateTime64('{as_of}', 3, 'UTC') "
+        f"AND sum(rows) = (SELECT count() FROM {database}.events) "
+        f"FROM {database}.child_event_states").result_rows[0][0])
+
+
+def test_the_stored_fold_gives_the_figures_of_the_events(store: Store) -> None:
+    """Events landed in many small blocks (a child's events over several parts of the fold),
+    one block retried with its deduplication token: the report as of now reads the fold and
+    equals both the raw path and the delivered truth; a fold that misses rows is not read."""
+    from sinks.rows import EVENTS
+    from tests.helpers import simulated_record
+
+    settings = Settings.load(environ={"UCWATCH_CLICKHOUSE_DSN": store.settings.clickhouse_dsn,
+                                      "UCWATCH_CLICKHOUSE_DATABASE": FOLDED})
+    client = store.client
+    migrate(client, settings)
+    try:
+        rows = [EVENTS.to_row(simulated_record(e)) + [0, offset] for offset, e in enumerate(store.events)]
+        step = 4000
+        for start in range(0, len(rows), step):
+            client.insert(f"{FOLDED}.events", rows[start:start + step], column_names=list(EVENTS.columns),
+                          settings={"insert_deduplication_token": f"test:{start}"})
+        # a retried block: dropped by events, so not folded twice
+        client.insert(f"{FOLDED}.events", rows[:step], column_names=list(EVENTS.columns),
+                      settings={"insert_deduplication_token": "test:0"})
+        assert client.query(f"SELECT count() FROM {FOLDED}.events").result_rows[0][0] == len(rows)
+        parts = client.query(f"SELECT count() FROM system.parts WHERE database = '{FOLDED}' AND active "
+                             f"AND table = 'child_event_states'").result_rows[0][0]
+        assert parts > 1
+        now = f"{store.as_of:%Y-%m-%d %H:%M:%S}"
+        assert _fold_is_used(client, FOLDED, now)
+        assert not _fold_is_used(client, FOLDED, f"{EARLIER:%Y-%m-%d %H:%M:%S}")
+        assert _histories(client, f"{FOLDED}.child_histories", now) \
+            == _histories(client, f"{FOLDED}.event_histories", now)
+        figures = oversight(client, FOLDED, store.as_of)
+        _assert_same(figures, store.sim.delivered_truth.as_dict())
+        assert figures["by_fy"] == oversight(client, DATABASE, store.as_of)["by_fy"]
+        # a fold that does not hold as many rows as events is not read
+        client.command(f"INSERT INTO {FOLDED}.child_event_states (child_id, rows, encountered_at) "
+                       f"VALUES ('SYN-CH-999999999', 1, '2021-01-01 00:00:00')")
+        assert not _fold_is_used(client, FOLDED, now)
+        _assert_same(oversight(client, FOLDED, store.as_of), store.sim.delivered_truth.as_dict())
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {FOLDED}")

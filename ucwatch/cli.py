@@ -264,8 +264,11 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.analyst import kafka_audit
     from sinks.report import run_report
-    return run_report(settings, _as_of(args.as_of) if args.as_of else None, args.format)
+    as_of = _as_of(args.as_of) if args.as_of else None
+    kafka_audit(settings, "report", None, as_of=as_of.isoformat() if as_of else "now")
+    return run_report(settings, as_of, args.format)
 
 
 def _as_of(text: str) -> "datetime":

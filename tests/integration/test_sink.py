@@ -253,3 +253,31 @@ def test_while_clickhouse_cannot_be_reached_nothing_is_committed(landed_settings
     process = start_sink(settings, log, 100, "--until-caught-up")
     assert process.wait(120) == 0, log.read_text()[-3000:]
     assert len(clickhouse_rows(settings)["alerts"]) == 30
+
+
+def test_report_from_kafka_through_the_sink_equals_the_simulators_truth(landed_settings: Settings,
+                                                                         tmp_path: Path) -> None:
+    from sinks.report import COUNTS
+
+    settings = landed_settings
+    simulation = Simulation(SimulationConfig(seed=17, children=1500))
+    with EventProducer(settings) as producer:
+        for event in simulation.events():
+            producer.publish(event)
+    log = tmp_path / "sink.log"
+    assert start_sink(settings, log, 5000, "--until-caught-up").wait(240) == 0, log.read_text()[-3000:]
+
+    as_of = simulation.config.effective_as_of
+    report = subprocess.run([sys.executable, "-m", "ucwatch.cli", "report", "--as-of", as_of.isoformat(),
+                             "--format", "json"], env=sink_env(settings, 5000), capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    figures = json.loads(report.stdout)
+    truth = simulation.delivered_truth.as_dict()
+    for fy, cohort in truth["by_fy"].items():
+        for name in COUNTS:
+            assert figures["by_fy"][str(fy)][name] == cohort[name], (fy, name)
+        assert figures["by_fy"][str(fy)]["shares"] == cohort["shares"], fy
+    assert {name: figures["total"][name] for name in COUNTS} == {name: truth["total"][name] for name in COUNTS}
+    # The report was audit-logged before it ran.
+    audit = [json.loads(r.value) for r in read_topic(settings.kafka.bootstrap, settings.topics.audit.name)]
+    assert [(entry["action"], entry["as_of"]) for entry in audit] == [("report", as_of.isoformat())]

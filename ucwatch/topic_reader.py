@@ -7,9 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterator
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from ucwatch.errors import TopicMissing
+
+_LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                  KafkaError._WAIT_COORD, KafkaError.UNKNOWN_TOPIC_OR_PART}
 
 
 @dataclass
@@ -20,6 +23,19 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, attempts: int = 20) -> tuple[int, int]:
+    # Just after a topic is created, or while a broker is loaded, a partition's leader may
+    # not be known yet: ask again rather than fail the read.
+    for attempt in range(attempts):
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=10)
+        except KafkaException as exc:
+            if attempt == attempts - 1 or not exc.args[0].retriable() and exc.args[0].code() not in _LEADER_MOVING:
+                raise
+            time.sleep(0.25)
+    raise AssertionError("not reached")
 
 
 def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0,
@@ -34,7 +50,7 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0,
             raise TopicMissing(topic, metadata.error.str())
         ends: dict[int, int] = {}
         for partition in metadata.partitions if partitions is None else partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, high = _watermarks(consumer, TopicPartition(topic, partition))
             if high > low:
                 ends[partition] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])

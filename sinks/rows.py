@@ -5,8 +5,9 @@ wide table: the envelope, then every per-type field (NULL where a type has no su
 so a new event type or field needs a column here and a migration adding it.
 Every row ends with the record's Kafka partition and offset.
 
-Timestamps arrive from fastavro as aware datetimes and dates as dates, which
-clickhouse-connect writes as they are.
+The sink decodes without Avro logical types: timestamps arrive as epoch milliseconds
+and dates as days, which clickhouse-connect writes into DateTime64(3) and Date32 as they
+are (aware datetimes and dates work too, e.g. in tests).
 """
 
 from __future__ import annotations
@@ -43,17 +44,34 @@ class Target:
     columns: tuple[str, ...]
     record_names: frozenset[str]
     """Writer schema names (unqualified) that belong here; others are skipped or refused."""
-    to_row: Callable[[dict[str, Any]], Row]
+    to_row: Callable[..., Row]
+    """``to_row(record, name=None)``: with the record's schema name, a faster positional path."""
 
 
-def _fields_getter(fields: tuple[str, ...]) -> Callable[[dict[str, Any]], Row]:
-    def to_row(record: dict[str, Any]) -> Row:
-        get = record.get
-        return [get(name) for name in fields]
+def _fields_getter(fields: tuple[str, ...]) -> Callable[..., Row]:
+    """Rows by field name; per schema name, the layout of its records is learnt once (a
+    decoded record's fields come in its schema's order) and values are placed by position."""
+    positions = {name: i for i, name in enumerate(fields)}
+    width = len(fields)
+    layouts: dict[str, list[int]] = {}
+
+    def to_row(record: dict[str, Any], name: str | None = None) -> Row:
+        if name is None:
+            get = record.get
+            return [get(field) for field in fields]
+        layout = layouts.get(name)
+        if layout is None:
+            # A field without a column (a newer schema than the table) goes to a spare slot.
+            layout = layouts[name] = [positions.get(field, width) for field in record]
+        row: Row = [None] * (width + 1)
+        for position, value in zip(layout, record.values()):
+            row[position] = value
+        del row[width]
+        return row
     return to_row
 
 
-def _state_row(record: dict[str, Any]) -> Row:
+def _state_row(record: dict[str, Any], name: str | None = None) -> Row:
     row = [record.get(name) for name in STATE_FIELDS]
     row[STATE_FIELDS.index("open_alerts")] = [
         (a["alert_id"], a["rule"], a["severity"]) for a in record["open_alerts"]]

@@ -10,9 +10,10 @@ Each round, in this order (the crash semantics follow from it):
 
 1. consume what is there into the batches;
 2. for each due batch, in turn: record its offset range in the ledger, then insert its
-   rows, both with deduplication tokens derived from the range (sinks/writer.py);
-3. flush the dead letters to Kafka;
-4. commit, synchronously, the offset after each written batch.
+   rows, both with deduplication tokens derived from the range (sinks/writer.py). This
+   round runs on a writer thread while step 1 goes on; one round at a time;
+3. once the round is written: flush the dead letters to Kafka;
+4. commit, synchronously, the offset after each batch of the round.
 
 - Killed before 2: nothing was written; the records are read again from the committed
   offset.
@@ -34,6 +35,7 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -89,7 +91,8 @@ class Sink:
         self._writer = BatchWriter(writer_client, settings.clickhouse.database,
                                    {t.table: t for t in self._targets.values()}, self._refused_row)
         catalog = default_catalog()
-        self._decoder = Decoder(registry_for(settings.schema_registry.url, catalog), catalog)
+        self._decoder = Decoder(registry_for(settings.schema_registry.url, catalog), catalog,
+                                logical_types=False)
         self._stop = stop or threading.Event()
         self._sleep = sleep
         self._consumer = Consumer({
@@ -108,6 +111,11 @@ class Sink:
         self._replays: dict[Key, deque[Intent]] = {}
         self._assigned: set[Key] = set()
         self._at_end: set[Key] = set()
+        # Writes run on one thread of their own while this one consumes and decodes (chDB
+        # and the network release the GIL); one round at a time keeps each partition's
+        # ledger entry after its previous batch's insert.
+        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ucwatch-sink-writer")
+        self._round: tuple[Future[None], list[Batch]] | None = None
         self.stats = SinkStats()
 
     # -- the loop -------------------------------------------------------------------------
@@ -124,6 +132,7 @@ class Sink:
                     break
             self._write_due(force=True)
         finally:
+            self._writer_thread.shutdown(wait=True)
             self._consumer.close()
         return self.stats
 
@@ -132,7 +141,7 @@ class Sink:
 
     def caught_up(self) -> bool:
         return bool(self._assigned) and self._at_end >= self._assigned and not self._batches \
-            and not self._ready and not any(self._replays.values())
+            and not self._ready and self._round is None and not any(self._replays.values())
 
     # -- assignment -----------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -153,8 +162,10 @@ class Sink:
         consumer.assign(committed)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Unwritten batches are dropped: the partition's next owner reads them again from
-        # the committed offset, and the ledger covers any that were being written.
+        # The round being written is finished and committed while the partitions are still
+        # ours. Unwritten batches are dropped: the partition's next owner reads them again
+        # from the committed offset.
+        self._finish_round(wait=True)
         for tp in partitions:
             key = (tp.topic, tp.partition)
             self._batches.pop(key, None)
@@ -228,7 +239,7 @@ class Sink:
             return None
         name = short_name(name)
         if name in target.record_names:
-            row = target.to_row(record)
+            row = target.to_row(record, name)
             row += (message.partition(), message.offset())
             return row
         if name in SKIPPED_NAMES:
@@ -240,22 +251,43 @@ class Sink:
 
     # -- writing --------------------------------------------------------------------------
     def _write_due(self, force: bool) -> None:
-        now = time.monotonic()
+        """Starts a round of writes when batches are due; `force` writes everything now."""
         sink = self._settings.sink
+        self._finish_round(wait=force)
+        held = sum(len(b.rows) for b in self._batches.values())
+        over_memory = held > MEMORY_BATCHES * sink.batch_rows
+        if self._round is not None:
+            if not over_memory:
+                return
+            self._finish_round(wait=True)  # back-pressure: consume no more until it is written
+        now = time.monotonic()
         due = self._ready
         self._ready = []
-        # Memory stays bounded however many partitions fill at once.
-        force = force or sum(len(b.rows) for b in self._batches.values()) > MEMORY_BATCHES * sink.batch_rows
         for key, batch in list(self._batches.items()):
             # A replayed range is written whole or not at all: part of it under its token
             # would make ClickHouse drop the rest later.
-            if force and not batch.is_replay() or batch.due(sink.batch_rows, sink.batch_seconds, now):
+            if (force or over_memory) and not batch.is_replay() \
+                    or batch.due(sink.batch_rows, sink.batch_seconds, now):
                 due.append(self._batches.pop(key))
-        if not due:
-            return
+        if due:
+            self._round = (self._writer_thread.submit(self._write_round, due), due)
+            self._finish_round(wait=force)
+
+    def _write_round(self, due: list[Batch]) -> None:
+        """Step 2, on the writer thread: one batch after another, each ledger then insert."""
         for batch in due:
             self._retrying(lambda: self._writer.write(batch))
             self._count(batch)
+
+    def _finish_round(self, wait: bool) -> None:
+        """Steps 3 and 4, on the consumer's thread, once the round's writes are done."""
+        if self._round is None:
+            return
+        future, due = self._round
+        if not wait and not future.done():
+            return
+        self._round = None
+        future.result()  # a write that failed for good stops the sink here
         self._retrying(self._flush_dead_letters)
         next_offsets = {(b.topic, b.partition): b.end_offset + 1 for b in due
                         if (b.topic, b.partition) in self._assigned}

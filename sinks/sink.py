@@ -59,6 +59,8 @@ log = logging.getLogger("ucwatch.sink")
 CONSUME_BATCH = 5_000
 CONSUME_TIMEOUT_S = 0.2
 MAX_POLL_INTERVAL_MS = 24 * 3600 * 1000
+COMPACT_EVERY_S = 600.0
+"""While idle, the report's per-child aggregate is merged into one part at most this often."""
 MEMORY_BATCHES = 3
 """Rows held across all partitions, in units of `sink.batch_rows`, before all are written."""
 
@@ -116,6 +118,8 @@ class Sink:
         # ledger entry after its previous batch's insert.
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ucwatch-sink-writer")
         self._round: tuple[Future[None], list[Batch]] | None = None
+        self._events_since_compaction = 0
+        self._compacted_at = time.monotonic()
         self.stats = SinkStats()
 
     # -- the loop -------------------------------------------------------------------------
@@ -128,8 +132,10 @@ class Sink:
                 for message in self._consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S):
                     self._take(message)
                 self._write_due(force=False)
-                if until_caught_up and self.caught_up():
-                    break
+                if self.caught_up():
+                    self._compact_when_due(at_end=until_caught_up)
+                    if until_caught_up:
+                        break
             self._write_due(force=True)
         finally:
             self._writer_thread.shutdown(wait=True)
@@ -295,10 +301,24 @@ class Sink:
         if offsets:
             self._retrying(lambda: self._consumer.commit(offsets=offsets, asynchronous=False))
 
+    def _compact_when_due(self, at_end: bool) -> None:
+        """Once idle with new events landed: at the end of a run, or at most every
+        COMPACT_EVERY_S while it runs."""
+        if self._events_since_compaction == 0:
+            return
+        if not at_end and time.monotonic() - self._compacted_at < COMPACT_EVERY_S:
+            return
+        cluster = self._settings.clickhouse.cluster
+        self._retrying(lambda: self._writer.compact(f"ON CLUSTER '{cluster}'" if cluster else ""))
+        self._events_since_compaction = 0
+        self._compacted_at = time.monotonic()
+
     def _count(self, batch: Batch) -> None:
         self.stats.batches += 1
         self.stats.replayed_batches += batch.is_replay()
         self.stats.rows[batch.table] = self.stats.rows.get(batch.table, 0) + len(batch.rows)
+        if batch.table == EVENTS.table:
+            self._events_since_compaction += len(batch.rows)
 
     def _retrying(self, action: Callable[[], Any]) -> Any:
         delay = 0.5

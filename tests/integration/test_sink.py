@@ -66,6 +66,16 @@ def committed_records(settings: Settings) -> int:
         consumer.close()
 
 
+def topic_end(settings: Settings) -> int:
+    """Records on the lifecycle topic (its high watermarks, summed)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": "watermarks"})
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition(settings.topics.lifecycle.name, p), timeout=20)[1]
+                   for p in range(settings.topics.lifecycle.partitions))
+    finally:
+        consumer.close()
+
+
 def wait_for_progress(settings: Settings, beyond: int, timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     while committed_records(settings) <= beyond:
@@ -163,7 +173,7 @@ def deadletters(settings: Settings) -> list[dict]:
 
 def test_sigkilled_sink_lands_every_record_exactly_once(landed_settings: Settings, tmp_path: Path) -> None:
     settings = landed_settings
-    total_events = publish_history(settings, children=2500, seed=41)
+    total_events = publish_history(settings, children=4000, seed=41)
     publish_outputs(settings, 600)
     Ticker(settings, issued_by="test").tick(int(T0.timestamp() * 1000))
     garbage = Producer({"bootstrap.servers": settings.kafka.bootstrap})
@@ -172,20 +182,24 @@ def test_sigkilled_sink_lands_every_record_exactly_once(landed_settings: Setting
 
     log = tmp_path / "sink.log"
     rng = random.Random(5)
-    kills = progress = 0
-    for _ in range(4):
-        sink = start_sink(settings, log, batch_rows=700)
+    end = topic_end(settings)
+    mid_stream_kills = progress = 0
+    for _ in range(6):
+        sink = start_sink(settings, log, batch_rows=300)
         wait_for_progress(settings, beyond=progress)
-        time.sleep(rng.uniform(0.0, 0.6))  # anywhere in a round: consuming, writing, committing
+        time.sleep(rng.uniform(0.0, 0.3))  # anywhere in a round: consuming, writing, committing
         sink.send_signal(signal.SIGKILL)
         sink.wait(30)
-        kills += 1
         progress = committed_records(settings)
-        if progress >= total_events:
+        if progress >= end:
             break
-    assert 0 < progress < total_events, "the kills should land mid-stream; tune the timings"
+        mid_stream_kills += 1
+        if mid_stream_kills == 4:
+            break
+    assert mid_stream_kills >= 2, "the kills should land mid-stream; tune the timings"
+    kills = mid_stream_kills
 
-    final = start_sink(settings, log, 700, "--until-caught-up")
+    final = start_sink(settings, log, 300, "--until-caught-up")
     assert final.wait(240) == 0, log.read_text()[-3000:]
 
     expected, found = kafka_rows(settings), clickhouse_rows(settings)

@@ -171,12 +171,17 @@ def _land(settings: Settings) -> bool:
     while not endpoint.exists() and sink.poll() is None:
         time.sleep(0.2)
     if sink.poll() is None:
-        time.sleep(2.0)  # let it land a first batch or two
         query = ("SELECT count() AS events_landed_so_far, uniqExact(child_id) AS children "
                  "FROM ucwatch.events")
         print(f"   an analyst's query while the sink runs (through its query service):\n   $ ucwatch sql \"{query}\"")
-        answer = subprocess.run(command + ["sql", query], env=_environment(settings) | {"UCWATCH_ACTOR": "demo-analyst"},
-                                capture_output=True, text=True)
+        analyst = _environment(settings) | {"UCWATCH_ACTOR": "demo-analyst"}
+        for _ in range(30):  # until the first batches have landed
+            answer = subprocess.run(command + ["sql", "--format", "csv", query], env=analyst,
+                                    capture_output=True, text=True)
+            if answer.returncode != 0 or not answer.stdout.splitlines()[1].startswith("0,") or sink.poll() is not None:
+                break
+            time.sleep(0.5)
+        answer = subprocess.run(command + ["sql", query], env=analyst, capture_output=True, text=True)
         print(_indent(answer.stdout or answer.stderr))
     if sink.wait(1800) != 0:
         print(f"   the sink failed; see {log_path}")

@@ -35,6 +35,7 @@ from schemas.catalog import default_catalog
 from schemas.registry import EmbeddedRegistry
 from schemas.serde import Decoder
 from streams.ticks import Ticker
+from streams.progress import committed_records
 from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
 from ucwatch.settings import KafkaSettings, Settings, StreamsSettings, TopicsSettings
 
@@ -77,12 +78,7 @@ def _baseline(settings: Settings, count: int) -> float:
 
 
 def _committed(settings: Settings, consumer: Consumer) -> int:
-    topic = settings.topics.lifecycle.name
-    partitions = [TopicPartition(topic, p) for p in range(settings.topics.lifecycle.partitions)]
-    try:
-        return sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
-    except Exception:  # the group is still forming
-        return 0
+    return committed_records(consumer, settings.topics.lifecycle) or 0  # None: the group is forming
 
 
 def main() -> None:

@@ -65,6 +65,7 @@ from typing import Any, Callable
 from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from streams.progress import committed_records
 from ucwatch.kafka_admin import client_config, ensure_topics, wait_for_kafka
 from ucwatch.settings import ClickHouseSettings, KafkaSettings, Settings, SinkSettings, TopicsSettings
 
@@ -124,12 +125,7 @@ class SinkRun:
 
 
 def _committed(settings: Settings, consumer: Consumer) -> int:
-    topic = settings.topics.lifecycle.name
-    partitions = [TopicPartition(topic, p) for p in range(settings.topics.lifecycle.partitions)]
-    try:
-        return sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
-    except Exception:  # the group is still forming
-        return 0
+    return committed_records(consumer, settings.topics.lifecycle) or 0  # None: the group is forming
 
 
 def _assigned(admin: AdminClient, group: str) -> bool:

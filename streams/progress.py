@@ -6,7 +6,17 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from ucwatch.settings import Settings
+from ucwatch.settings import Settings, TopicSettings
+
+
+def committed_records(consumer: Consumer, topic: TopicSettings) -> int | None:
+    """Records `consumer`'s group has committed on `topic`, summed over its partitions;
+    None while the group coordinator is still loading or moving."""
+    partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+    try:
+        return sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=10))
+    except KafkaException:
+        return None
 
 
 def remaining(settings: Settings) -> int | None:

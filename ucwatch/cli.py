@@ -272,12 +272,19 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _as_of(text: str) -> "datetime":
+    return _timestamp("--as-of", text, zone_required=False)
+
+
+def _timestamp(flag: str, text: str, *, zone_required: bool) -> "datetime":
+    """An ISO-8601 option value; without a zone it is refused, or taken as UTC (a date)."""
     from datetime import datetime, timezone
     from ucwatch.errors import InputFileError
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise InputFileError(f"--as-of {text!r} is not an ISO-8601 date or timestamp") from None
+        raise InputFileError(f"{flag} {text!r} is not an ISO-8601 timestamp") from None
+    if at.tzinfo is None and zone_required:
+        raise InputFileError(f"{flag} {text!r} has no timezone; write it in UTC with a Z")
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
@@ -287,15 +294,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tick(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime
     from streams.ticks import Ticker
-    from ucwatch.errors import InputFileError
-    try:
-        at = datetime.fromisoformat(args.at)
-    except ValueError:
-        raise InputFileError(f"--at {args.at!r} is not an ISO-8601 timestamp") from None
-    if at.tzinfo is None:
-        raise InputFileError(f"--at {args.at!r} has no timezone; write it in UTC with a Z")
+    at = _timestamp("--at", args.at, zone_required=True)
     from ucwatch.kafka_admin import wait_for_kafka
     wait_for_kafka(settings)
     ticker = Ticker(settings, issued_by="cli")

@@ -71,9 +71,11 @@ FROM
 )
 GROUP BY child_id;
 
--- Folds each block inserted into events. A retried block (same insert_deduplication_token)
--- that events drops is not folded again; should it be (deduplicate_blocks_in_dependent_
--- materialized_views), the fold is unchanged but for `rows`.
+-- Folds each block inserted into events. Its query repeats the backfill's above: a
+-- materialized view sees only the blocks inserted into its own FROM table, so it cannot
+-- read through a shared view. A retried block (same insert_deduplication_token) that events
+-- drops would still be folded again by default, the fold unchanged but for `rows`; the sink
+-- inserts with deduplicate_blocks_in_dependent_materialized_views = 1, so it is not.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.child_event_states_mv ${on_cluster}
 TO ${db}.child_event_states
 AS

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from producers.sdk import EventProducer
 from producers.simulate import Simulation, SimulationConfig
@@ -26,6 +26,7 @@ from schemas.catalog import default_catalog
 from schemas.registry import EmbeddedRegistry
 from schemas.serde import Decoder, Encoder
 from sinks.clickhouse import connect
+from streams.progress import committed_records as group_committed
 from streams.ticks import Ticker
 from tests.conftest import settings_env
 from tests.helpers import read_topic
@@ -54,13 +55,10 @@ def committed_records(settings: Settings) -> int:
     consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap,
                          "group.id": f"sink-{settings.topics.lifecycle.name}"})
     try:
-        partitions = [TopicPartition(settings.topics.lifecycle.name, p)
-                      for p in range(settings.topics.lifecycle.partitions)]
         for _ in range(50):
-            try:
-                return sum(max(tp.offset, 0) for tp in consumer.committed(partitions, timeout=20))
-            except KafkaException:  # the group coordinator is still loading: ask again
-                time.sleep(0.2)
+            if (committed := group_committed(consumer, settings.topics.lifecycle)) is not None:
+                return committed
+            time.sleep(0.2)  # the group coordinator is still loading: ask again
         raise AssertionError("the group's committed offsets could not be read")
     finally:
         consumer.close()

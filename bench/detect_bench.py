@@ -24,22 +24,22 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from producers.sdk import EventProducer
-from producers.simulate import Simulation, SimulationConfig
-from schemas.catalog import default_catalog
-from schemas.registry import EmbeddedRegistry
-from schemas.serde import Decoder
-from streams.ticks import Ticker
-from streams.progress import committed_records
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import KafkaSettings, Settings, StreamsSettings, TopicsSettings
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.progress import committed_records
+from ucwatch.core.settings import KafkaSettings, Settings, StreamsSettings, TopicsSettings
+from ucwatch.producers.sdk import EventProducer
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Decoder
+from ucwatch.simulate import Simulation, SimulationConfig
+from ucwatch.streams.ticks import Ticker
 
-AS_OF = datetime(2023, 10, 1, tzinfo=timezone.utc)
+AS_OF = datetime(2023, 10, 1, tzinfo=UTC)
 
 
 def _settings(bootstrap: str, data_dir: Path, store: str) -> Settings:
@@ -102,7 +102,7 @@ def main() -> None:
         count += settings.topics.lifecycle.partitions
         baseline = _baseline(settings, count)
 
-        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "worker"], env=_environment(settings),
+        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker"], env=_environment(settings),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         group = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": settings.streams.app_id,
                           "enable.auto.commit": False})

@@ -26,9 +26,9 @@ import timeit
 from datetime import datetime
 from typing import Any
 
-from streams.engine import Engine
-from streams.policy import default_policy
-from streams.state import ChildState
+from ucwatch.streams.engine import Engine
+from ucwatch.streams.policy_parser import default_policy
+from ucwatch.streams.state import ChildState
 
 TIMESTAMPS = ("occurred_at", "recorded_at", "hearing_at", "next_hearing_at")
 
@@ -38,7 +38,7 @@ def to_ms(text: str) -> int:
 
 
 def engine_events(children: int, seed: int) -> list[dict[str, Any]]:
-    from producers.simulate import Simulation, SimulationConfig
+    from ucwatch.simulate import Simulation, SimulationConfig
 
     out = []
     for event in Simulation(SimulationConfig(seed=seed, children=children)).events():
@@ -59,8 +59,7 @@ def run(engine: Engine, events: list[dict[str, Any]], ticks: bool, serialize: bo
     alerts = notifications = 0
     started = time.process_time()
     for event in events:
-        if event["recorded_at"] > now:
-            now = event["recorded_at"]
+        now = max(now, event["recorded_at"])
         child = event["child_id"]
         state = states.get(child)
         if serialize and state is not None:

@@ -25,15 +25,15 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from producers.run import produce_files
-from producers.sdk import EventProducer
-from producers.simulate import SimulationConfig, simulate
-from schemas.catalog import default_catalog
-from schemas.contract import EventContract
-from schemas.registry import EmbeddedRegistry
-from schemas.serde import Encoder
-from ucwatch.kafka_admin import client_config, ensure_topics, wait_for_kafka
-from ucwatch.settings import KafkaSettings, Settings, TopicsSettings
+from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
+from ucwatch.core.settings import KafkaSettings, Settings, TopicsSettings
+from ucwatch.producers.run import produce_files
+from ucwatch.producers.sdk import EventProducer
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.contract import EventContract
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Encoder
+from ucwatch.simulate import SimulationConfig, simulate
 
 
 def _settings(bootstrap: str, data_dir: Path) -> Settings:

@@ -58,19 +58,20 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.progress import committed_records
-from ucwatch.kafka_admin import client_config, ensure_topics, wait_for_kafka
-from ucwatch.settings import ClickHouseSettings, KafkaSettings, Settings, SinkSettings, TopicsSettings
+from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
+from ucwatch.core.progress import committed_records
+from ucwatch.core.settings import ClickHouseSettings, KafkaSettings, Settings, SinkSettings, TopicsSettings
 
 POLL_S = 0.05
-AS_OF_TICK = datetime(2023, 10, 1, tzinfo=timezone.utc)
+AS_OF_TICK = datetime(2023, 10, 1, tzinfo=UTC)
 
 
 def _settings(bootstrap: str, data_dir: Path, batch_rows: int, tag: str | None = None) -> Settings:
@@ -94,9 +95,9 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 # -- 1. publish ---------------------------------------------------------------------------
 def _publish(settings: Settings, children: int | None) -> tuple[int, float]:
-    from producers.sdk import EventProducer
-    from producers.simulate import Simulation, SimulationConfig
-    from streams.ticks import Ticker
+    from ucwatch.producers.sdk import EventProducer
+    from ucwatch.simulate import Simulation, SimulationConfig
+    from ucwatch.streams.ticks import Ticker
 
     started = time.perf_counter()
     count = 0
@@ -144,7 +145,7 @@ def _run_sink(settings: Settings, count: int, log_path: Path) -> SinkRun:
     assigned_at = first_commit = last_commit_at = None
     with log_path.open("w") as log:
         started = time.perf_counter()
-        sink = subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "sink", "--until-caught-up",
+        sink = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "sink", "--until-caught-up",
                                  "--no-query-service"], env=_environment(settings), stdout=log,
                                 stderr=subprocess.STDOUT)
         try:
@@ -180,7 +181,7 @@ def _run_sink(settings: Settings, count: int, log_path: Path) -> SinkRun:
 # -- 3. the sink's store ------------------------------------------------------------------
 def _report_query(client: Any, database: str, as_of: datetime) -> tuple[str, Callable[[], Any]]:
     try:
-        from sinks.report import oversight
+        from ucwatch.analysts.report import oversight
     except ImportError:
         oversight = None
     if oversight is not None:
@@ -202,8 +203,8 @@ def _report_query(client: Any, database: str, as_of: datetime) -> tuple[str, Cal
 
 
 def _read_store(settings: Settings, rounds: int) -> dict[str, Any]:
-    from sinks.clickhouse import connect
-    from sinks.rows import EVENTS
+    from ucwatch.sinks.clickhouse import connect
+    from ucwatch.sinks.rows import EVENTS
 
     database = settings.clickhouse.database
     client = connect(settings, "analyst")
@@ -214,7 +215,7 @@ def _read_store(settings: Settings, rounds: int) -> dict[str, Any]:
             f"SELECT DISTINCT partition, first_offset, last_offset FROM {database}.sink_ledger "
             "WHERE topic = {topic:String} AND target = {target:String} ORDER BY partition, first_offset",
             parameters={"topic": settings.topics.lifecycle.name, "target": EVENTS.table}).result_rows
-        label, query = _report_query(client, database, datetime.now(timezone.utc))
+        label, query = _report_query(client, database, datetime.now(UTC))
         times = []
         for _ in range(rounds if label else 0):
             started = time.perf_counter()
@@ -232,14 +233,14 @@ def _read_store(settings: Settings, rounds: int) -> dict[str, Any]:
 
 # -- 4. baseline (its own process: it opens a store of its own) ---------------------------
 def _baseline_worker(spec_path: str) -> None:
-    from schemas.catalog import default_catalog
-    from schemas.registry import EmbeddedRegistry
-    from schemas.serde import Decoder
-    from sinks.batch import batch_token
-    from sinks.clickhouse import connect
-    from sinks.migrate import migrate
-    from sinks.rows import EVENTS, SKIPPED_NAMES, short_name
-    from sinks.writer import INSERT_SETTINGS
+    from ucwatch.schemas.catalog import default_catalog
+    from ucwatch.schemas.registry import EmbeddedRegistry
+    from ucwatch.schemas.serde import Decoder
+    from ucwatch.sinks.batch import batch_token
+    from ucwatch.sinks.clickhouse import connect
+    from ucwatch.sinks.migrate import migrate
+    from ucwatch.sinks.rows import EVENTS, SKIPPED_NAMES, short_name
+    from ucwatch.sinks.writer import INSERT_SETTINGS
 
     spec = json.loads(Path(spec_path).read_text())
     settings = _settings(spec["bootstrap"], Path(spec["data_dir"]), spec["batch_rows"], tag=spec["tag"])

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 try:
     import orjson
@@ -26,7 +27,7 @@ except ImportError:  # orjson is optional: the standard library parses the same 
     _loads = json.loads
     _JSONError = (json.JSONDecodeError,)
 
-from ucwatch.errors import ContractError
+from ucwatch.core.errors import ContractError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
@@ -127,7 +128,7 @@ class _PhysicalLines:
         self._recent: list[tuple[int, str]] = []
         self.last_text = ""
 
-    def __iter__(self) -> "_PhysicalLines":
+    def __iter__(self) -> _PhysicalLines:
         return self
 
     def __next__(self) -> str:

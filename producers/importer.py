@@ -21,11 +21,12 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
-from producers.deadletter import DeadLetter, DeadLetterWriter
-from producers.files import InputLine, detect_format, read_lines
-from producers.journal import ImportJournal
-from producers.sdk import EventProducer
-from ucwatch.errors import ContractError, DeliveryError
+from ucwatch.core import deadletter
+from ucwatch.core.deadletter import DeadLetter, DeadLetterWriter
+from ucwatch.core.errors import ContractError, DeliveryError
+from ucwatch.producers.files import InputLine, detect_format, read_lines
+from ucwatch.producers.journal import ImportJournal
+from ucwatch.producers.sdk import EventProducer
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNDELIVERED = 0, 1, 2, 3, 4
 
@@ -142,18 +143,10 @@ class FileImporter:
     def _letter(self, item: InputLine, origin: str) -> DeadLetter:
         error = item.error
         assert error is not None
-        fields = item.fields if isinstance(item.fields, dict) else None
-        event_type = fields.get("event_type") if fields else None
-        child_id = fields.get("child_id") if fields else None
-        allowed = self._allowed.get(event_type, self._any_allowed) if isinstance(event_type, str) \
+        event_type = item.fields.get("event_type") if isinstance(item.fields, dict) else None
+        contract = self._allowed.get(event_type, self._any_allowed) if isinstance(event_type, str) \
             else self._any_allowed
-        if error.code == "raw_identifier":
-            allowed = allowed - {error.field}  # never put a raw A-number on Kafka, not even here
-        return DeadLetter(
+        return deadletter.for_input_line(
             reason_code=error.code, reason=error.message, origin=origin, line=item.line,
-            raw=fields if fields is not None else item.raw_text, raw_text=item.raw_text,
-            stage="read" if fields is None else "validate", field=error.field,
-            event_type=event_type if isinstance(event_type, str) else None,
-            child_id=child_id if isinstance(child_id, str) and error.code != "raw_identifier"
-            and len(child_id) <= 64 else None,
-            allowed_fields=allowed)
+            raw=item.raw_text, parsed=item.fields, contract_fields=contract, field=error.field,
+            stage="read" if item.fields is None else "validate")

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from confluent_kafka import Producer
 
-from schemas.catalog import SchemaVersion, default_catalog
-from schemas.contract import ContractRules, EventContract
-from schemas.registry import SchemaRegistry, registry_for
-from schemas.serde import Encoder
-from ucwatch.errors import DeliveryError, SettingsError
-from ucwatch.kafka_admin import client_config
-from ucwatch.settings import Settings
+from ucwatch.core.errors import DeliveryError, SettingsError
+from ucwatch.core.kafka_admin import client_config
+from ucwatch.core.settings import Settings
+from ucwatch.schemas.catalog import SchemaVersion, default_catalog
+from ucwatch.schemas.contract import ContractRules, EventContract
+from ucwatch.schemas.registry import SchemaRegistry, registry_for
+from ucwatch.schemas.serde import Encoder
 
 FailureCallback = Callable[[Any, str], None]
 
@@ -41,7 +42,7 @@ class ProducerOptions:
     queue_max_messages: int = 1_000_000
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "ProducerOptions":
+    def from_mapping(cls, values: Mapping[str, Any]) -> ProducerOptions:
         known = {f.name: f.type for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -135,7 +136,7 @@ class EventProducer:
             if close is not None:
                 close()
 
-    def __enter__(self) -> "EventProducer":
+    def __enter__(self) -> EventProducer:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -145,7 +146,7 @@ class EventProducer:
 class _FailureForwarder:
     """Per-record delivery callback: tells the caller which of its records failed."""
 
-    __slots__ = ("_callback", "_reference", "_failures")
+    __slots__ = ("_callback", "_failures", "_reference")
 
     def __init__(self, callback: FailureCallback, reference: Any, failures: list[str]) -> None:
         self._callback, self._reference, self._failures = callback, reference, failures

@@ -22,7 +22,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from ucwatch.errors import ContractError, SchemaIdUnknown, UnknownEventType
+from ucwatch.core.errors import ContractError, SchemaIdUnknown, UnknownEventType
 
 AVRO_DIR = Path(__file__).with_name("avro")
 LIFECYCLE = "lifecycle"
@@ -82,7 +82,7 @@ class Catalog:
             self._by_id.setdefault(version.schema_id, version)
 
     @classmethod
-    def load(cls, root: Path = AVRO_DIR) -> "Catalog":
+    def load(cls, root: Path = AVRO_DIR) -> Catalog:
         versions = []
         for path in sorted(root.glob("*/*/v*.avsc")):
             match = _VERSION_FILE.match(path.name)

@@ -19,25 +19,25 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from schemas.catalog import LIFECYCLE, Catalog, SchemaVersion
-from ucwatch.errors import ContractError, UnknownEventType
-from ucwatch.pseudonym import (IdKind, TOKEN_PATTERN, is_synthetic_token, looks_like_a_number)
+from ucwatch.core.errors import ContractError, UnknownEventType
+from ucwatch.core.pseudonym import TOKEN_PATTERN, IdKind, is_synthetic_token, looks_like_a_number
+from ucwatch.schemas.catalog import LIFECYCLE, Catalog, SchemaVersion
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
-EARLIEST_PLAUSIBLE_MS = int((datetime(2000, 1, 1, tzinfo=timezone.utc) - EPOCH) / ONE_MS)
+EARLIEST_PLAUSIBLE_MS = int((datetime(2000, 1, 1, tzinfo=UTC) - EPOCH) / ONE_MS)
 
 ID_FIELDS = {"child_id": IdKind.CHILD, "sponsor_id": IdKind.SPONSOR, "facility_id": IdKind.FACILITY,
              "nta_id": IdKind.NTA, "hearing_id": IdKind.HEARING}
 CODE_FIELDS = {"placement_type", "recipient", "concern_type", "verifying_agency", "method", "court_code"}
 CODE_PATTERN = re.compile(r"^[A-Z0-9_]{1,40}$")
 USPS_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
-    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split())
+    ["AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR", "VI", "GU", "AS", "MP"])
 FIVE_DIGITS = re.compile(r"^\d{5}$")
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 INT_RANGES = {"sponsor_category": (1, 4), "attempt": (1, 99), "age_years": (0, 17)}
@@ -408,7 +408,7 @@ def to_json_ready(record: Mapping[str, Any], schema: SchemaVersion) -> dict[str,
         name = spec["name"]
         value = record.get(name)
         if isinstance(value, datetime):
-            value = value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            value = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         elif isinstance(value, date):
             value = value.isoformat()
         elif isinstance(value, int) and not isinstance(value, bool) and _is_timestamp(spec["type"]):

@@ -13,8 +13,9 @@ contract (`schemas.contract`), which checks every type and enum symbol first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 Encoder = Callable[[dict[str, Any]], bytes]
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import fastavro
 import httpx
 
-from schemas.catalog import Catalog, SchemaVersion
-from ucwatch.errors import RegistryError, SchemaIdUnknown
+from ucwatch.core.errors import RegistryError, SchemaIdUnknown
+from ucwatch.schemas.catalog import Catalog, SchemaVersion
 
 SubjectNameStrategy = Callable[[str, SchemaVersion], str]
 
@@ -105,7 +106,7 @@ class HttpRegistry:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "HttpRegistry":
+    def __enter__(self) -> HttpRegistry:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

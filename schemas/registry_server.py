@@ -20,8 +20,8 @@ from urllib.parse import unquote
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.catalog import Catalog, SchemaVersion
-from schemas.registry import SubjectNameStrategy, topic_record_subject
+from ucwatch.schemas.catalog import Catalog, SchemaVersion
+from ucwatch.schemas.registry import SubjectNameStrategy, topic_record_subject
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -44,7 +44,7 @@ class EmbeddedRegistryServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "EmbeddedRegistryServer":
+    def start(self) -> EmbeddedRegistryServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="registry", daemon=True)
         self._thread.start()
         return self

@@ -8,17 +8,18 @@ same record name so consumers see one shape whatever version the producer used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from io import BytesIO
-from typing import Any, Callable
+from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.catalog import Catalog, SchemaVersion
-from schemas.fastpath import compile_encoder
-from schemas.registry import SchemaRegistry
-from schemas.wire import frame_header, split
-from ucwatch.errors import ContractError
+from ucwatch.core.errors import ContractError
+from ucwatch.schemas.catalog import Catalog, SchemaVersion
+from ucwatch.schemas.fastpath import compile_encoder
+from ucwatch.schemas.registry import SchemaRegistry
+from ucwatch.schemas.wire import frame_header, split
 
 
 class Encoder:

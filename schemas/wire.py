@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from ucwatch.errors import ContractError
+from ucwatch.core.errors import ContractError
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sinks.rows import Row
+from ucwatch.sinks.rows import Row
 
 
 def batch_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:

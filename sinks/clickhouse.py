@@ -18,8 +18,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from clickhouse_connect.driver.exceptions import OperationalError, ProgrammingError
 
-from sinks.errors import ClickHouseError, ClickHouseUnavailable, StoreInUse
-from ucwatch.settings import Settings
+from ucwatch.core.settings import Settings
+from ucwatch.sinks.errors import ClickHouseError, ClickHouseUnavailable, StoreInUse
 
 Role = Literal["writer", "analyst"]
 

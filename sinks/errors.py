@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from ucwatch.errors import UcwatchError
+from ucwatch.core.errors import UcwatchError
 
 
 class ClickHouseError(UcwatchError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.batch import Batch
+from ucwatch.sinks.batch import Batch
 
 
 @dataclass(frozen=True)

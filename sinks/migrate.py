@@ -28,8 +28,8 @@ from string import Template
 
 from clickhouse_connect.driver.client import Client
 
-from sinks.errors import MigrationError
-from ucwatch.settings import Settings
+from ucwatch.core.settings import Settings
+from ucwatch.sinks.errors import MigrationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEDUP_WINDOW = 10_000

@@ -12,10 +12,11 @@ are (aware datetimes and dates work too, e.g. in tests).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from schemas.catalog import LIFECYCLE, default_catalog
+from ucwatch.schemas.catalog import LIFECYCLE, default_catalog
 
 ENVELOPE = ("event_id", "event_type", "child_id", "occurred_at", "recorded_at", "source", "synthetic")
 EVENT_FIELDS = (

@@ -1,4 +1,9 @@
-"""`ucwatch sink`: wait for Kafka and ClickHouse, migrate, serve queries, land records."""
+"""`ucwatch sink`: wait for Kafka and ClickHouse, migrate, land records.
+
+Whatever should run beside the sink while it holds the store (the analysts' query service,
+when the store is embedded) is handed in by the caller as `alongside`: the sink does not
+know its neighbours.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ import logging
 import signal
 import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
-from sinks.clickhouse import connect, is_embedded
-from sinks.errors import ClickHouseUnavailable
-from sinks.migrate import migrate
-from sinks.sink import Sink, SinkStats, topic_targets
-from ucwatch.errors import TopicMissing
-from ucwatch.kafka_admin import wait_for_kafka
-from ucwatch.settings import Settings
+from ucwatch.core.errors import TopicMissing
+from ucwatch.core.kafka_admin import wait_for_kafka
+from ucwatch.core.settings import Settings
+from ucwatch.sinks.clickhouse import connect
+from ucwatch.sinks.errors import ClickHouseUnavailable
+from ucwatch.sinks.migrate import migrate
+from ucwatch.sinks.sink import Sink, SinkStats, topic_targets
 
 log = logging.getLogger("ucwatch.sink")
 
@@ -43,20 +49,20 @@ def check_topics(settings: Settings) -> None:
 
 
 def run_sink(settings: Settings, *, until_caught_up: bool = False,
-             serve_queries: bool | None = None, stop: threading.Event | None = None) -> SinkStats:
+             alongside: Callable[[], AbstractContextManager[object]] | None = None,
+             stop: threading.Event | None = None) -> SinkStats:
+    """Lands records until stopped (or caught up); `alongside` is entered once migrated."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     check_topics(settings)
-    serve = settings.sink.serve_queries if serve_queries is None else serve_queries
     with ExitStack() as cleanup:
         client = connect_writer(settings, stop)
         cleanup.callback(client.close)
         applied = migrate(client, settings)
         if applied:
             log.info("applied migrations: %s", ", ".join(f"V{m.version:03d}__{m.name}" for m in applied))
-        if serve and is_embedded(settings.clickhouse_dsn):
-            from sinks.query_service import QueryService
-            cleanup.enter_context(QueryService(settings))
+        if alongside is not None:
+            cleanup.enter_context(alongside())
         sink = Sink(settings, client, stop=stop)
         started = time.monotonic()
         stats = sink.run(until_caught_up=until_caught_up)

@@ -30,29 +30,30 @@ Each round, in this order (the crash semantics follow from it):
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from producers.deadletter import DeadLetter, DeadLetterWriter
-from schemas.catalog import default_catalog
-from schemas.registry import registry_for
-from schemas.serde import Decoder
-from sinks.batch import Batch
-from sinks.errors import ClickHouseUnavailable
-from sinks.ledger import Intent
-from sinks.rows import ALERTS, CHILD_STATE, EVENTS, NOTIFICATIONS, SKIPPED_NAMES, Row, Target, short_name
-from sinks.writer import BatchWriter
-from ucwatch.errors import ContractError, DeliveryError
-from ucwatch.kafka_admin import client_config
-from ucwatch.settings import Settings
+from ucwatch.core import deadletter
+from ucwatch.core.deadletter import DeadLetterWriter
+from ucwatch.core.errors import ContractError, DeliveryError
+from ucwatch.core.kafka_admin import client_config
+from ucwatch.core.settings import Settings
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import registry_for
+from ucwatch.schemas.serde import Decoder
+from ucwatch.sinks.batch import Batch
+from ucwatch.sinks.errors import ClickHouseUnavailable
+from ucwatch.sinks.ledger import Intent
+from ucwatch.sinks.rows import ALERTS, CHILD_STATE, EVENTS, NOTIFICATIONS, SKIPPED_NAMES, Row, Target, short_name
+from ucwatch.sinks.writer import BatchWriter
 
 log = logging.getLogger("ucwatch.sink")
 
@@ -272,7 +273,7 @@ class Sink:
         for key, batch in list(self._batches.items()):
             # A replayed range is written whole or not at all: part of it under its token
             # would make ClickHouse drop the rest later.
-            if (force or over_memory) and not batch.is_replay() \
+            if ((force or over_memory) and not batch.is_replay()) \
                     or batch.due(sink.batch_rows, sink.batch_seconds, now):
                 due.append(self._batches.pop(key))
         if due:
@@ -337,21 +338,17 @@ class Sink:
 
     # -- dead letters ---------------------------------------------------------------------
     def _dead_letter(self, message: Any, code: str, reason: str) -> None:
-        origin = f"{message.topic()}:{message.partition()}:{message.offset()}"
-        log.warning("dead-lettering %s: %s", origin, reason)
-        raw = base64.b64encode(message.value() or b"").decode()
-        key = message.key()
-        self._deadletters.send(DeadLetter(reason_code=code, reason=reason, origin=origin, raw=raw,
-                                          raw_text=raw, stage="sink",
-                                          child_id=key.decode("utf-8", "replace") if key else None))
+        self._deadletters.send(deadletter.for_record(
+            reason_code=code, reason=reason, stage="sink", topic=message.topic(),
+            partition=message.partition(), offset=message.offset(), value=message.value(),
+            key=message.key()))
         self.stats.dead_lettered += 1
 
     def _refused_row(self, batch: Batch, row: Row, reason: str) -> None:
-        origin = f"{batch.topic}:{row[-2]}:{row[-1]}"
-        log.warning("dead-lettering %s: ClickHouse refused the row: %s", origin, reason)
-        text = repr(row)
-        self._deadletters.send(DeadLetter(reason_code="refused_by_clickhouse", reason=reason,
-                                          origin=origin, raw=text, raw_text=text, stage="sink"))
+        # the row's record stays on its topic; its position is what finds it
+        self._deadletters.send(deadletter.for_record(
+            reason_code="refused_by_clickhouse", reason=reason, stage="sink", topic=batch.topic,
+            partition=row[-2], offset=row[-1], value=repr(row).encode("utf-8", "replace"), key=None))
         self.stats.dead_lettered += 1
 
     def _flush_dead_letters(self) -> None:

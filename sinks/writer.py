@@ -9,16 +9,16 @@ tokens.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
-from sinks.batch import Batch
-from sinks.clickhouse import clickhouse_message
-from sinks.errors import ClickHouseError, ClickHouseUnavailable
-from sinks.ledger import Ledger
-from sinks.rows import Row, Target
+from ucwatch.sinks.batch import Batch
+from ucwatch.sinks.clickhouse import clickhouse_message
+from ucwatch.sinks.errors import ClickHouseError, ClickHouseUnavailable
+from ucwatch.sinks.ledger import Ledger
+from ucwatch.sinks.rows import Row, Target
 
 log = logging.getLogger("ucwatch.sink")
 

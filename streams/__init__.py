@@ -2,7 +2,7 @@
 
 The core is pure and knows nothing of Kafka or faust:
 
-    policy = default_policy()                      # streams/policies/default.toml
+    policy = default_policy()                      # policy_parser: streams/policies/default.toml
     engine = Engine(policy)
     step = engine.on_event(state, event, now_ms)   # -> Step(state, alerts, notifications, changed)
     step = engine.on_time(state, now_ms)           # the clock advanced

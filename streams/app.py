@@ -23,25 +23,25 @@ recognizable and collapsible downstream; nothing is lost.
 
 from __future__ import annotations
 
-import base64
 import logging
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import faust
 from faust.streams import _current_event as faust_current_event
 
-from producers.deadletter import DeadLetter
-from schemas.catalog import default_catalog
-from schemas.registry import registry_for
-from schemas.serde import Decoder, Encoder
-from streams.engine import Engine
-from streams.policy import Policy
-from streams.processor import Outputs, PartitionProcessor
-from streams.records import EPOCH, OutputSchemas
-from ucwatch.errors import ContractError, SettingsError
-from ucwatch.settings import Settings
+from ucwatch.core import deadletter as deadletters
+from ucwatch.core.errors import ContractError, SettingsError
+from ucwatch.core.settings import Settings
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import registry_for
+from ucwatch.schemas.serde import Decoder, Encoder
+from ucwatch.streams.engine import Engine
+from ucwatch.streams.policy import Policy
+from ucwatch.streams.processor import Outputs, PartitionProcessor
+from ucwatch.streams.records import EPOCH, OutputSchemas
 
 log = logging.getLogger(__name__)
 TICK = "gov.ucwatch.control.ClockTick"
@@ -126,11 +126,11 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
             await child_state.send(key=key.encode(), value=encoders["state"].encode(schemas.state, record))
 
     def dead_letter(message: Any, error: ContractError) -> bytes:
-        origin = f"{message.topic}:{message.partition}:{message.offset}"
-        log.warning("dead-lettering %s: %s", origin, error)
-        raw = base64.b64encode(message.value or b"").decode()
-        return DeadLetter(reason_code=error.code, reason=error.message, origin=origin, raw=raw,
-                          raw_text=raw, stage="detect", field=error.field, event_type=error.event_type).to_json()
+        log.warning("dead-lettering %s:%s:%s: %s", message.topic, message.partition, message.offset, error)
+        return deadletters.for_record(
+            reason_code=error.code, reason=error.message, stage="detect", topic=message.topic,
+            partition=message.partition, offset=message.offset, value=message.value, key=message.key,
+            field=error.field, event_type=error.event_type).to_json()
 
     @app.agent(lifecycle, name="detect")
     async def detect(stream: faust.StreamT) -> None:

@@ -15,11 +15,12 @@ kept, when the policy changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from schemas.catalog import default_catalog
-from streams.policy import SEVERITY_RANK, Condition, Matcher, Policy, Rule
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.streams.policy import SEVERITY_RANK, Condition, Matcher, Policy, Rule
 
 SNAPSHOT_FIELDS = ("hearing_id", "hearing_at", "next_hearing_at")
 """Kept whatever the policy says: the snapshot's court status and next hearing use them."""
@@ -235,5 +236,5 @@ def _reader(matchers: list[tuple[Matcher, int]], kept: list[str]) -> Callable[[M
     body.append("    return m, kept")
     source = "\n".join(body)
     namespace: dict[str, Any] = dict(constants)
-    exec(compile(source, "<ucwatch policy reader>", "exec"), namespace)  # noqa: S102 - generated above
+    exec(compile(source, "<ucwatch policy reader>", "exec"), namespace)
     return namespace["read"]

@@ -29,17 +29,17 @@ turns into changes.
 
 from __future__ import annotations
 
-from typing import Collection, Iterable
+from collections.abc import Collection, Iterable
 
-from streams.compiled import CompiledRule
-from streams.state import Entry
+from ucwatch.streams.compiled import CompiledRule
+from ucwatch.streams.state import Entry
 
 MET, CANCEL = 1, 2
 NONE_MET, NONE_CANCELLED, PENDING, DUE = 0, 1, 2, 3
 
 
 class Instance:
-    __slots__ = ("anchor", "start", "base", "deadline", "end_kind", "end", "schedule")
+    __slots__ = ("anchor", "base", "deadline", "end", "end_kind", "schedule", "start")
 
     def __init__(self, anchor: str, start: Entry, base: int, deadline: int, end_kind: int = 0,
                  end: Entry | None = None, schedule: tuple[tuple[int, int], ...] = ()) -> None:
@@ -51,7 +51,7 @@ class Instance:
         self.end = end              # the entry that ended it
         self.schedule = schedule    # keyed: (occurred_at, deadline) of each start, in order
 
-    def ended(self, kind: int, end: Entry) -> "Instance":
+    def ended(self, kind: int, end: Entry) -> Instance:
         """This instance ended by `end` (a new object: instances are never changed)."""
         return Instance(self.anchor, self.start, self.base, self.deadline, kind, end, self.schedule)
 
@@ -81,7 +81,7 @@ def status(inst: Instance, now: int) -> int:
     return DUE
 
 
-def new_fold(r: CompiledRule, close_bits: int, reopen_bits: int) -> "Fold":
+def new_fold(r: CompiledRule, close_bits: int, reopen_bits: int) -> Fold:
     if r.count > 1 or r.key is not None:
         return GeneralFold(r, close_bits, reopen_bits)
     return SimpleFold(r, close_bits, reopen_bits)
@@ -100,7 +100,7 @@ class Fold:
     keeps_earlier: bool
     """met_any_time: the fold remembers met events, so every met event changes it."""
 
-    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple["Fold", list[Instance]]:
+    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple[Fold, list[Instance]]:
         """The fold after `entries`, and the instances those entries ended, started or
         moved, plus those still waiting, that can need a change."""
         raise NotImplementedError
@@ -110,7 +110,7 @@ class SimpleFold(Fold):
     """One instance per start event (the hot path). Nothing here is changed in place: an
     instance that ends is replaced by an ended copy, lists and dicts by new ones."""
 
-    __slots__ = ("p", "awaiting", "closed", "closer", "earlier_met", "earlier_same", "keeps_earlier")
+    __slots__ = ("awaiting", "closed", "closer", "earlier_met", "earlier_same", "keeps_earlier", "p")
 
     def __init__(self, r: CompiledRule, close_bits: int, reopen_bits: int) -> None:
         self.p = (r.scan_bits, close_bits, reopen_bits, r.start_bits, r.cancel_bits, r.met_bits,
@@ -121,7 +121,7 @@ class SimpleFold(Fold):
         self.earlier_met: Entry | None = None                    # met_any_time only
         self.earlier_same: dict[tuple[str, object], Entry] = {}  # met_any_time only
 
-    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple["SimpleFold", list[Instance]]:
+    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple[SimpleFold, list[Instance]]:
         (scan, close_bits, reopen_bits, start_bits, cancel_bits, met_bits, met_any, met_same, after,
          origin, any_time) = self.p
         case_bits = close_bits | reopen_bits
@@ -186,8 +186,18 @@ class GeneralFold(Fold):
     counted rules (the N-th start in a row since the last reset). Like SimpleFold, nothing
     is changed in place: instances are replaced, the dict and the list copied on write."""
 
-    __slots__ = ("p", "awaiting", "keyed", "closed", "closer", "run", "counted", "earlier_met",
-                 "earlier_same", "keeps_earlier")
+    __slots__ = (
+        "awaiting",
+        "closed",
+        "closer",
+        "counted",
+        "earlier_met",
+        "earlier_same",
+        "keeps_earlier",
+        "keyed",
+        "p",
+        "run",
+    )
 
     def __init__(self, r: CompiledRule, close_bits: int, reopen_bits: int) -> None:
         self.p = (r.scan_bits, close_bits, reopen_bits, r.start_bits, r.cancel_bits, r.met_bits,
@@ -201,7 +211,7 @@ class GeneralFold(Fold):
         self.earlier_met: Entry | None = None
         self.earlier_same: dict[tuple[str, object], Entry] = {}
 
-    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple["GeneralFold", list[Instance]]:
+    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple[GeneralFold, list[Instance]]:
         (scan, close_bits, reopen_bits, start_bits, cancel_bits, met_bits, met_any, met_same, reset_bits,
          count, key, after, origin, any_time) = self.p
         case_bits = close_bits | reopen_bits

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 UNITS_MS = {"w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000}
 _PART = re.compile(r"(\d+)([wdhms])")
@@ -36,4 +36,4 @@ def format_duration(ms: int) -> str:
 
 def iso(ms: int) -> str:
     """UTC ISO-8601 text of an epoch-millisecond instant, for messages."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -20,16 +20,17 @@ emitted (lifecycle.py); only the differences are emitted.
 from __future__ import annotations
 
 from bisect import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from streams.compiled import CompiledPolicy, CompiledRule
-from streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, new_fold, start_order
-from streams.ids import alert_id, notification_id
-from streams.lifecycle import OPEN, OPENED, RETRACTED, advance, reason_text
-from streams.policy import Policy
-from streams.state import ChildState, Entry
-from ucwatch.errors import ContractError
+from ucwatch.core.errors import ContractError
+from ucwatch.streams.compiled import CompiledPolicy, CompiledRule
+from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, new_fold, start_order
+from ucwatch.streams.ids import alert_id, notification_id
+from ucwatch.streams.lifecycle import OPEN, OPENED, RETRACTED, advance, reason_text
+from ucwatch.streams.policy import Policy
+from ucwatch.streams.state import ChildState, Entry
 
 _EMPTY: dict[str, list] = {}
 FULL, FEED, WAIT, KEEP = 0, 1, 2, 3

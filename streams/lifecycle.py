@@ -35,10 +35,10 @@ status as if every event had arrived on time.
 
 from __future__ import annotations
 
-from streams.compiled import CompiledRule
-from streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, Instance
-from streams.durations import format_duration, iso
-from streams.policy import SEVERITY_RANK
+from ucwatch.streams.compiled import CompiledRule
+from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, Instance
+from ucwatch.streams.durations import format_duration, iso
+from ucwatch.streams.policy import SEVERITY_RANK
 
 OPEN, RESOLVED, RETRACTED, CANCELLED = "OPEN", "RESOLVED", "RETRACTED", "CANCELLED"
 OPENED, ESCALATED = "OPENED", "ESCALATED"

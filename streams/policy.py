@@ -1,7 +1,7 @@
 """The detection policy: which follow-up each lifecycle event calls for, by when, how bad.
 
 A policy is a TOML file (the shipped one is ``streams/policies/default.toml``; its header
-documents the format). `Policy.load` parses it strictly (policy_parser.py): every event
+documents the format). `policy_parser.load_policy` parses it strictly: every event
 type and field is checked against the event contract (`schemas.catalog`), every value
 against the field's type and enum, every duration, severity and recipient; unknown keys,
 duplicate names and escalations that do not raise the severity are refused. A
@@ -14,14 +14,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from schemas.catalog import Catalog, default_catalog
-from ucwatch.errors import UcwatchError
+from ucwatch.core.errors import UcwatchError
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -30,7 +27,6 @@ CONTACT_STATUSES = ("UNREACHABLE", "WHEREABOUTS_UNKNOWN")
 ANY_EVENT = "*"
 OPERATORS = ("eq", "ne", "in", "not_in", "present")
 FORMAT_VERSION = 1
-DEFAULT_POLICY = Path(__file__).with_name("policies") / "default.toml"
 
 
 class PolicyError(UcwatchError):
@@ -143,30 +139,6 @@ class Policy:
     """What counts as contact with the child (the set named ``contact``), for the snapshot."""
     origin: str = dataclasses.field(default="<policy>", compare=False)
 
-    @classmethod
-    def load(cls, path: str | Path) -> "Policy":
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PolicyError(f"cannot read the policy file ({exc.strerror})", origin=str(path)) from exc
-        return cls.from_toml(text, origin=str(path))
-
-    @classmethod
-    def from_toml(cls, text: str, *, origin: str = "<policy>",
-                  catalog: Catalog | None = None) -> "Policy":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"not valid TOML: {exc}", origin=origin) from exc
-        return cls.from_dict(data, origin=origin, catalog=catalog)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "<policy>",
-                  catalog: Catalog | None = None) -> "Policy":
-        from streams.policy_parser import parse_policy  # it builds the classes above
-        return parse_policy(data, origin, catalog or default_catalog())
-
     def rule(self, name: str) -> Rule:
         for rule in self.rules:
             if rule.name == name:
@@ -184,16 +156,6 @@ def _fingerprint(policy: Policy) -> str:
     body = {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy) if f.compare}
     text = json.dumps(body, default=lambda o: dataclasses.asdict(o), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def default_policy() -> Policy:
-    """The shipped policy, ``streams/policies/default.toml`` (package data)."""
-    return _default_policy()
-
-
-@lru_cache(maxsize=1)
-def _default_policy() -> Policy:
-    return Policy.load(DEFAULT_POLICY)
 
 
 def _text(value: Any) -> str:

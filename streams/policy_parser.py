@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from schemas.catalog import Catalog
-from streams.durations import parse_duration
-from streams.policy import (
-    ANY_EVENT, CONTACT_STATUSES, FORMAT_VERSION, OPERATORS, RECIPIENTS, SEVERITIES, SEVERITY_RANK,
-    Condition, Escalation, EventNotice, Matcher, Policy, PolicyError, Rule, Start,
+from ucwatch.schemas.catalog import Catalog, default_catalog
+from ucwatch.streams.durations import parse_duration
+from ucwatch.streams.policy import (
+    ANY_EVENT,
+    CONTACT_STATUSES,
+    FORMAT_VERSION,
+    OPERATORS,
+    RECIPIENTS,
+    SEVERITIES,
+    SEVERITY_RANK,
+    Condition,
+    Escalation,
+    EventNotice,
+    Matcher,
+    Policy,
+    PolicyError,
+    Rule,
+    Start,
 )
 
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -386,3 +403,39 @@ class _Parser:
             return resolve(avro.get("type"), nullable)
 
         return {f["name"]: resolve(f["type"]) for f in fields}
+
+
+DEFAULT_POLICY = Path(__file__).with_name("policies") / "default.toml"
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Reads and validates a policy file; a `PolicyError` names the rule and key at fault."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read the policy file ({exc.strerror})", origin=str(path)) from exc
+    return policy_from_toml(text, origin=str(path))
+
+
+def policy_from_toml(text: str, *, origin: str = "<policy>", catalog: Catalog | None = None) -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"not valid TOML: {exc}", origin=origin) from exc
+    return policy_from_dict(data, origin=origin, catalog=catalog)
+
+
+def policy_from_dict(data: Mapping[str, Any], *, origin: str = "<policy>",
+                     catalog: Catalog | None = None) -> Policy:
+    return parse_policy(data, origin, catalog or default_catalog())
+
+
+def default_policy() -> Policy:
+    """The shipped policy, ``streams/policies/default.toml`` (package data)."""
+    return _default_policy()
+
+
+@lru_cache(maxsize=1)
+def _default_policy() -> Policy:
+    return load_policy(DEFAULT_POLICY)

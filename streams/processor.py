@@ -20,12 +20,13 @@ two would lose those alerts for good (the replayed record finds them already emi
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
-from streams.engine import Engine, Step
-from streams.records import alert_record, engine_event, notification_record, state_record
-from streams.state import ChildState
+from ucwatch.streams.engine import Engine, Step
+from ucwatch.streams.records import alert_record, engine_event, notification_record, state_record
+from ucwatch.streams.state import ChildState
 
 CLOCK_KEY_PREFIX = "__clock__:"
 CACHE_SIZE = 50_000
@@ -50,7 +51,7 @@ class Outputs:
     def __bool__(self) -> bool:
         return bool(self.alerts or self.notifications or self.states)
 
-    def extend(self, other: "Outputs") -> None:
+    def extend(self, other: Outputs) -> None:
         self.alerts.extend(other.alerts)
         self.notifications.extend(other.notifications)
         self.states.extend(other.states)

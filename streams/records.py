@@ -6,14 +6,14 @@ One place maps between the engine's plain objects and the output schemas
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from schemas.catalog import Catalog, SchemaVersion
-from streams.engine import AlertChange, Notification
-from ucwatch.pseudonym import is_synthetic_token
+from ucwatch.core.pseudonym import is_synthetic_token
+from ucwatch.schemas.catalog import Catalog, SchemaVersion
+from ucwatch.streams.engine import AlertChange, Notification
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 TIMESTAMP_FIELDS = ("occurred_at", "recorded_at", "hearing_at", "next_hearing_at")
 

@@ -37,8 +37,18 @@ _CONTACT_PRIORITY = ("WHEREABOUTS_UNKNOWN", "UNREACHABLE")
 
 
 class ChildState:
-    __slots__ = ("child_id", "policy", "now_ms", "history", "alerts", "wakeups", "sent",
-                 "last_contact_ms", "_ids", "folds")
+    __slots__ = (
+        "_ids",
+        "alerts",
+        "child_id",
+        "folds",
+        "history",
+        "last_contact_ms",
+        "now_ms",
+        "policy",
+        "sent",
+        "wakeups",
+    )
 
     def __init__(self, child_id: str, policy: str = "", now_ms: int | None = None,
                  history: tuple[Entry, ...] = (), alerts: dict[str, dict[str, Record]] | None = None,
@@ -96,7 +106,7 @@ class ChildState:
                 "wake": self.wakeups, "sent": list(self.sent), "contact": self.last_contact_ms}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ChildState":
+    def from_dict(cls, data: dict[str, Any]) -> ChildState:
         if data.get("v") != FORMAT:
             raise ValueError(f"child state format {data.get('v')!r} is not {FORMAT}")
         return cls(data["child_id"], data["policy"], now_ms=data["now"],

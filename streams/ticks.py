@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from schemas.catalog import default_catalog
-from schemas.registry import registry_for
-from schemas.serde import Encoder
-from streams.records import OutputSchemas, tick_record
-from ucwatch.errors import DeliveryError
-from ucwatch.kafka_admin import client_config
-from ucwatch.settings import Settings
+from ucwatch.core.errors import DeliveryError
+from ucwatch.core.kafka_admin import client_config
+from ucwatch.core.settings import Settings
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import registry_for
+from ucwatch.schemas.serde import Encoder
+from ucwatch.streams.records import OutputSchemas, tick_record
 
 
 class Ticker:

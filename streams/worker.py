@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-
 import signal
 import subprocess
 import sys
@@ -21,17 +20,18 @@ from pathlib import Path
 
 import faust
 
-from streams.app import build_app
-from streams.policy import Policy, default_policy
-from streams.ticks import Ticker
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import Settings
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.settings import Settings
+from ucwatch.streams.app import build_app
+from ucwatch.streams.policy import Policy
+from ucwatch.streams.policy_parser import default_policy, load_policy
+from ucwatch.streams.ticks import Ticker
 
 log = logging.getLogger(__name__)
 
 
 def load_policy(settings: Settings) -> Policy:
-    return Policy.load(Path(settings.streams.policy)) if settings.streams.policy else default_policy()
+    return load_policy(Path(settings.streams.policy)) if settings.streams.policy else default_policy()
 
 
 def run_worker(settings: Settings, name: str) -> int:
@@ -53,7 +53,7 @@ def run(settings: Settings, *, workers: int, tick_every_s: float | None, config:
     with `sink`, the ClickHouse sink (`ucwatch sink`)."""
     load_policy(settings)  # refuse a bad policy before anything starts
     ensure_topics(wait_for_kafka(settings), settings)
-    command = [sys.executable, "-m", "ucwatch.cli"] + (["--config", config] if config else []) + ["worker"]
+    command = [sys.executable, "-m", "ucwatch.app.cli"] + (["--config", config] if config else []) + ["worker"]
     processes = [subprocess.Popen(command + ["--name", f"w{i}"], env=worker_environment(settings))
                  for i in range(workers)]
     if sink:

@@ -12,12 +12,12 @@ import os
 import socket
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from ucwatch.settings import KafkaSettings, Settings, StreamsSettings, TopicSettings, TopicsSettings
+from ucwatch.core.settings import KafkaSettings, Settings, StreamsSettings, TopicSettings, TopicsSettings
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO / "deploy" / "local" / "kafka.sh"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Any
 
-from ucwatch.topic_reader import Record, read_to_end
+from ucwatch.core.topic_reader import Record, read_to_end
 
 ENVELOPE = {"occurred_at": "2021-03-01T12:00:00Z", "recorded_at": "2021-03-01T13:00:00.000Z",
             "source": "ORR", "synthetic": True}
@@ -80,7 +81,7 @@ def simulated_record(event: dict[str, Any]) -> dict[str, Any]:
 def insert_simulated_events(client: Any, database: str, events: Any, batch: int = 50_000) -> int:
     """Lands simulator events in `database`.events as the sink would (partition 0, offsets
     counting from 0); returns how many rows were inserted."""
-    from sinks.rows import EVENTS
+    from ucwatch.sinks.rows import EVENTS
 
     rows: list[list[Any]] = []
     offset = 0
@@ -101,11 +102,11 @@ def truth_from_events(events: Any, as_of: Any) -> Any:
     child's in occurred_at order (ties by event_id), in the fiscal year of its first
     ChildEncountered; children without one are left out."""
     from collections import defaultdict
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from producers.simulate.clock import fiscal_year, to_ms
-    from producers.simulate.events import EVENT_TYPES, FIELDS, SOURCES
-    from producers.simulate.truth import GroundTruth
+    from ucwatch.simulate.clock import fiscal_year, to_ms
+    from ucwatch.simulate.events import EVENT_TYPES, FIELDS, SOURCES
+    from ucwatch.simulate.truth import GroundTruth
 
     types = {name: code for code, name in enumerate(EVENT_TYPES)}
     sources = {name: code for code, name in enumerate(SOURCES)}
@@ -125,6 +126,6 @@ def truth_from_events(events: Any, as_of: Any) -> Any:
         history.sort(key=lambda e: (e[0], e[3]))
         first = next((e for e in history if e[1] == types["ChildEncountered"]), None)
         if first is not None:
-            at = datetime.fromtimestamp(first[0] / 1000, timezone.utc)
+            at = datetime.fromtimestamp(first[0] / 1000, UTC)
             truth.observe(fiscal_year(at.year, at.month), history)
     return truth

@@ -1,9 +1,15 @@
 """ucwatch: keeps track of unaccompanied children after federal custody.
 
-The core package holds what every component shares: settings, the exception tree, the
-pseudonymous identifiers and the command line. Components live beside it: `schemas`
-(the event contract), `producers` (upstream SDK, file import, simulator), `streams`
-(detection), `sinks` (ClickHouse).
+One import namespace, in layers; imports point down only (docs/architecture.md):
+
+    ucwatch.app                      command line, demo, operators' views      (people)
+    ucwatch.analysts  ucwatch.simulate                                         (tools)
+    ucwatch.producers ucwatch.streams ucwatch.sinks                            (components)
+    ucwatch.schemas                                                            (the contract)
+    ucwatch.core                     settings, errors, tokens, Kafka admin, dead letters
+
+The components are the repository's top-level folders (`schemas/`, `producers/`,
+`streams/`, `sinks/`, `analysts/`, `simulate/`), linked into this package.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -41,7 +41,7 @@ stamp="$VENV/.installed-$(sha256sum "$REPO_DIR/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     say "creating $VENV with $python"
     "$python" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO_DIR[test]"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO_DIR[all,test,dev]"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

@@ -7,21 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-from schemas.catalog import default_catalog
-from streams.progress import wait_until_caught_up
-from schemas.registry import EmbeddedRegistry
-from schemas.serde import Decoder
 from tests.conftest import settings_env
 from tests.helpers import read_topic
-from ucwatch.settings import Settings
+from ucwatch.core.progress import wait_until_caught_up
+from ucwatch.core.settings import Settings
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Decoder
 
 DECODER = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
 
 
 def start_worker(settings: Settings, log_dir: Path, name: str = "w0") -> subprocess.Popen:
     with (log_dir / f"worker-{settings.streams.app_id}-{name}.log").open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "worker", "--name", name],
+        return subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker", "--name", name],
                                 env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT)
 
 

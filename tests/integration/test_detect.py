@@ -10,14 +10,19 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from producers.sdk import EventProducer
-from schemas.wire import frame_header
 from tests.conftest import settings_env
 from tests.helpers import read_topic, sample_event
-from tests.integration.detect_support import (alert_records, notification_records, start_worker, stop_worker,
-                                              wait_until_processed)
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import Settings
+from tests.integration.detect_support import (
+    alert_records,
+    notification_records,
+    start_worker,
+    stop_worker,
+    wait_until_processed,
+)
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.settings import Settings
+from ucwatch.producers.sdk import EventProducer
+from ucwatch.schemas.wire import frame_header
 
 pytestmark = pytest.mark.kafka
 T0 = "2021-03-01T12:00:00Z"
@@ -30,7 +35,7 @@ def _at(hours: float) -> str:
 
 
 def _tick(settings: Settings, at: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "ucwatch.cli", "tick", "--at", at], env=settings_env(settings),
+    result = subprocess.run([sys.executable, "-m", "ucwatch.app.cli", "tick", "--at", at], env=settings_env(settings),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
@@ -86,7 +91,7 @@ def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Pat
     assert sorted(letter["reason_code"] for letter in letters) == ["not_framed", "unknown_schema_id"]
     assert all(letter["origin"].startswith(settings.topics.lifecycle.name + ":") for letter in letters)
 
-    view = subprocess.run([sys.executable, "-m", "ucwatch.cli", "child", "SYN-CH-000000002"],
+    view = subprocess.run([sys.executable, "-m", "ucwatch.app.cli", "child", "SYN-CH-000000002"],
                           env=settings_env(settings) | {"UCWATCH_ACTOR": "analyst-7"},
                           capture_output=True, text=True, timeout=60)
     assert view.returncode == 0, view.stderr

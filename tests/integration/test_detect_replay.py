@@ -14,14 +14,19 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from producers.sdk import EventProducer
-from producers.simulate import Simulation, SimulationConfig
-from streams.ticks import Ticker
 from tests.conftest import unique_topics
-from tests.integration.detect_support import (alert_records, notification_records, start_worker, stop_worker,
-                                              wait_until_processed)
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import Settings, StreamsSettings
+from tests.integration.detect_support import (
+    alert_records,
+    notification_records,
+    start_worker,
+    stop_worker,
+    wait_until_processed,
+)
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.settings import Settings, StreamsSettings
+from ucwatch.producers.sdk import EventProducer
+from ucwatch.simulate import Simulation, SimulationConfig
+from ucwatch.streams.ticks import Ticker
 
 pytestmark = pytest.mark.kafka
 AS_OF_MS = int(datetime.fromisoformat("2023-10-01T00:00:00+00:00").timestamp() * 1000)

@@ -14,15 +14,15 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from producers.sdk import EventProducer
-from schemas.catalog import SchemaVersion, default_catalog
-from schemas.registry import HttpRegistry, topic_record_subject
-from schemas.serde import Decoder
-from schemas.wire import split
 from tests.helpers import read_topic, sample_event
-from ucwatch.errors import RegistryError
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import RegistrySettings, Settings
+from ucwatch.core.errors import RegistryError
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.settings import RegistrySettings, Settings
+from ucwatch.producers.sdk import EventProducer
+from ucwatch.schemas.catalog import SchemaVersion, default_catalog
+from ucwatch.schemas.registry import HttpRegistry, topic_record_subject
+from ucwatch.schemas.serde import Decoder
+from ucwatch.schemas.wire import split
 
 pytestmark = [pytest.mark.kafka, pytest.mark.registry]
 

@@ -14,12 +14,12 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from producers.sdk import EventProducer
-from producers.simulate import Simulation, SimulationConfig
-from schemas.catalog import default_catalog
-from schemas.registry_server import EmbeddedRegistryServer
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import RegistrySettings, Settings
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.settings import RegistrySettings, Settings
+from ucwatch.producers.sdk import EventProducer
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry_server import EmbeddedRegistryServer
+from ucwatch.simulate import Simulation, SimulationConfig
 
 pytestmark = pytest.mark.kafka
 

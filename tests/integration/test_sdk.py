@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from producers.sdk import EventProducer, ProducerOptions
-from schemas.catalog import default_catalog
-from schemas.registry import EmbeddedRegistry
-from schemas.serde import Decoder
 from tests.helpers import read_topic, sample_event
-from ucwatch.errors import ContractError, DeliveryError, SettingsError
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import Settings
+from ucwatch.core.errors import ContractError, DeliveryError, SettingsError
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.settings import Settings
+from ucwatch.producers.sdk import EventProducer, ProducerOptions
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Decoder
 
 pytestmark = pytest.mark.kafka
 

@@ -13,29 +13,29 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from producers.sdk import EventProducer
-from producers.simulate import Simulation, SimulationConfig
-from schemas.catalog import default_catalog
-from schemas.registry import EmbeddedRegistry
-from schemas.serde import Decoder, Encoder
-from sinks.clickhouse import connect
-from streams.progress import committed_records as group_committed
-from streams.ticks import Ticker
 from tests.conftest import settings_env
 from tests.helpers import read_topic
-from ucwatch.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.settings import Settings
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.progress import committed_records as group_committed
+from ucwatch.core.settings import Settings
+from ucwatch.producers.sdk import EventProducer
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Decoder, Encoder
+from ucwatch.simulate import Simulation, SimulationConfig
+from ucwatch.sinks.clickhouse import connect
+from ucwatch.streams.ticks import Ticker
 
 CATALOG = default_catalog()
 DECODER = Decoder(EmbeddedRegistry(CATALOG), CATALOG)
-T0 = datetime(2021, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2021, 3, 1, tzinfo=UTC)
 
 
 def sink_env(settings: Settings, batch_rows: int) -> dict[str, str]:
@@ -46,7 +46,7 @@ def sink_env(settings: Settings, batch_rows: int) -> dict[str, str]:
 
 def start_sink(settings: Settings, log: Path, batch_rows: int, *extra: str) -> subprocess.Popen:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "sink", *extra],
+        return subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "sink", *extra],
                                 env=sink_env(settings, batch_rows), stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -241,7 +241,7 @@ def test_while_clickhouse_cannot_be_reached_nothing_is_committed(landed_settings
     env = {**sink_env(settings, 100), "UCWATCH_CLICKHOUSE_DSN": "http://127.0.0.1:9/",  # discard port: closed
            "UCWATCH_SINK_RETRY_MAX_S": "1"}
     with log.open("ab") as out:
-        sink = subprocess.Popen([sys.executable, "-m", "ucwatch.cli", "sink"], env=env,
+        sink = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "sink"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -269,7 +269,7 @@ def test_while_clickhouse_cannot_be_reached_nothing_is_committed(landed_settings
 
 def test_report_from_kafka_through_the_sink_equals_the_simulators_truth(landed_settings: Settings,
                                                                          tmp_path: Path) -> None:
-    from sinks.report import COUNTS
+    from ucwatch.analysts.report import COUNTS
 
     settings = landed_settings
     simulation = Simulation(SimulationConfig(seed=17, children=1500))
@@ -280,7 +280,7 @@ def test_report_from_kafka_through_the_sink_equals_the_simulators_truth(landed_s
     assert start_sink(settings, log, 5000, "--until-caught-up").wait(240) == 0, log.read_text()[-3000:]
 
     as_of = simulation.config.effective_as_of
-    report = subprocess.run([sys.executable, "-m", "ucwatch.cli", "report", "--as-of", as_of.isoformat(),
+    report = subprocess.run([sys.executable, "-m", "ucwatch.app.cli", "report", "--as-of", as_of.isoformat(),
                              "--format", "json"], env=sink_env(settings, 5000), capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     figures = json.loads(report.stdout)

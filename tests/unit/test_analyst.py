@@ -18,28 +18,29 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from sinks import analyst
-from sinks.analyst import run_sql
-from sinks.clickhouse import clickhouse_message, connect
-from sinks.migrate import migrate
-from sinks.query_service import QueryService, endpoint_path, read_endpoint
-from ucwatch.errors import DeliveryError
-from ucwatch.settings import KafkaSettings, Settings
+from ucwatch.analysts import sql as analyst
+from ucwatch.analysts.query_service import QueryService, endpoint_path, read_endpoint
+from ucwatch.analysts.sql import run_sql
+from ucwatch.core.errors import DeliveryError
+from ucwatch.core.settings import KafkaSettings, Settings
+from ucwatch.sinks.clickhouse import clickhouse_message, connect
+from ucwatch.sinks.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ["event_id", "event_type", "child_id", "occurred_at", "recorded_at", "source", "synthetic",
            "kafka_partition", "kafka_offset"]
-AT = datetime(2021, 3, 1, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2021, 3, 1, 12, 0, tzinfo=UTC)
 ROWS = [[f"e{i}", "ChildEncountered", f"c{i % 2}", AT, AT, "CBP", True, 0, i] for i in (1, 2, 3)]
 SELECT_IDS = "SELECT event_id, child_id FROM events ORDER BY event_id"
 EXPECTED_IDS = [("e1", "c1"), ("e2", "c0"), ("e3", "c1")]
@@ -296,8 +297,8 @@ def test_service_answers_concurrent_queries(store: Store, service: QueryService)
 
 def test_a_second_service_in_another_process_would_be_refused(store: Store) -> None:
     """Start() opens the store first: StoreInUse when another process holds it."""
-    code = ("import sys\nfrom pathlib import Path\nfrom sinks.errors import StoreInUse\n"
-            "from sinks.query_service import QueryService\nfrom ucwatch.settings import Settings\n"
+    code = ("import sys\nfrom pathlib import Path\nfrom ucwatch.sinks.errors import StoreInUse\n"
+            "from ucwatch.analysts.query_service import QueryService\nfrom ucwatch.core.settings import Settings\n"
             "try:\n    QueryService(Settings(data_dir=Path(sys.argv[1]))).start()\n"
             "except StoreInUse as exc:\n    print(exc)\n    sys.exit(3)\n")
     child = run_child(code, store.settings.data_dir)
@@ -310,8 +311,8 @@ def test_a_second_service_in_another_process_would_be_refused(store: Store) -> N
 CHILD_SQL = """
 import sys
 from pathlib import Path
-from sinks.analyst import run_sql
-from ucwatch.settings import Settings
+from ucwatch.analysts.sql import run_sql
+from ucwatch.core.settings import Settings
 entries = []
 code = run_sql(Settings(data_dir=Path(sys.argv[1])), sys.argv[2], sys.argv[3],
                audit=lambda settings, action, child_id, **details: entries.append((action, details)))

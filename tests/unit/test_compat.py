@@ -8,8 +8,8 @@ import io
 import fastavro
 import pytest
 
-from schemas.catalog import Catalog, default_catalog
-from schemas.compat import problems
+from ucwatch.schemas.catalog import Catalog, default_catalog
+from ucwatch.schemas.compat import problems
 
 CATALOG = default_catalog()
 BASE = CATALOG.latest("WellbeingCallAttempted").definition

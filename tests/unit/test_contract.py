@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from schemas.catalog import default_catalog
-from schemas.contract import ContractRules, EventContract, to_json_ready
 from tests.helpers import DROP, FIELDS, sample_event
-from ucwatch.errors import ContractError, UnknownEventType
+from ucwatch.core.errors import ContractError, UnknownEventType
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.contract import ContractRules, EventContract, to_json_ready
 
-NOW = datetime(2024, 6, 1, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2024, 6, 1, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture(scope="module")

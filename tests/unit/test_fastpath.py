@@ -8,11 +8,11 @@ import itertools
 import fastavro
 import pytest
 
-from producers.simulate import Simulation, SimulationConfig
-from schemas.catalog import default_catalog
-from schemas.contract import EventContract
-from schemas.fastpath import compile_encoder, encode_long
 from tests.helpers import FIELDS, sample_event
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.contract import EventContract
+from ucwatch.schemas.fastpath import compile_encoder, encode_long
+from ucwatch.simulate import Simulation, SimulationConfig
 
 CONTRACT = EventContract(default_catalog())
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from producers.files import detect_format, read_lines
-from ucwatch.errors import ContractError
+from ucwatch.core.errors import ContractError
+from ucwatch.producers.files import detect_format, read_lines
 
 
 def test_jsonl_lines_keep_their_numbers_and_errors(tmp_path: Path) -> None:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from schemas.catalog import LIFECYCLE, default_catalog
-from sinks.clickhouse import connect
-from sinks.errors import MigrationError
-from sinks.migrate import MIGRATIONS_DIR, load_migrations, migrate
-from sinks.rows import TARGETS
-from ucwatch.settings import Settings
+from ucwatch.core.settings import Settings
+from ucwatch.schemas.catalog import LIFECYCLE, default_catalog
+from ucwatch.sinks.clickhouse import connect
+from ucwatch.sinks.errors import MigrationError
+from ucwatch.sinks.migrate import MIGRATIONS_DIR, load_migrations, migrate
+from ucwatch.sinks.rows import TARGETS
 
 
 @pytest.fixture

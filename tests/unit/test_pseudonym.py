@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ucwatch.errors import PseudonymKeyError
-from ucwatch.pseudonym import (IdKind, Pseudonymizer, is_synthetic_token, is_token, looks_like_a_number,
-                               synthetic_token)
+from ucwatch.core.errors import PseudonymKeyError
+from ucwatch.core.pseudonym import (
+    IdKind,
+    Pseudonymizer,
+    is_synthetic_token,
+    is_token,
+    looks_like_a_number,
+    synthetic_token,
+)
 
 KEY = bytes(range(32))
 

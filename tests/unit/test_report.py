@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from producers.simulate import Simulation, SimulationConfig
-from sinks.clickhouse import connect
-from sinks.migrate import migrate
-from sinks.report import COUNTS, oversight, render_report, run_report
 from tests.helpers import insert_simulated_events, truth_from_events
-from ucwatch.settings import Settings
+from ucwatch.analysts.report import COUNTS, oversight, render_report, run_report
+from ucwatch.core.settings import Settings
+from ucwatch.simulate import Simulation, SimulationConfig
+from ucwatch.sinks.clickhouse import connect
+from ucwatch.sinks.migrate import migrate
 
 DATABASE = "report_test"
 CHILDREN = 2500
-EARLIER = datetime(2022, 1, 1, tzinfo=timezone.utc)
+EARLIER = datetime(2022, 1, 1, tzinfo=UTC)
 
 
 class Store:
@@ -122,7 +123,7 @@ def _alert(alert_id: str, rule: str, change: str, status: str, fired_at: datetim
 
 
 def test_alerts_by_rule_as_of_a_date(store: Store) -> None:
-    t0 = datetime(2023, 3, 1, tzinfo=timezone.utc)
+    t0 = datetime(2023, 3, 1, tzinfo=UTC)
     h = timedelta(hours=1)
     rows = [
         _alert("a1", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, 1, 0),
@@ -229,8 +230,8 @@ def test_the_stored_fold_gives_the_figures_of_the_events(store: Store) -> None:
     """Events landed in many small blocks (a child's events over several parts of the fold),
     one block retried with its deduplication token: the report as of now reads the fold and
     equals both the raw path and the delivered truth; a fold that misses rows is not read."""
-    from sinks.rows import EVENTS
     from tests.helpers import simulated_record
+    from ucwatch.sinks.rows import EVENTS
 
     settings = Settings.load(environ={"UCWATCH_CLICKHOUSE_DSN": store.settings.clickhouse_dsn,
                                       "UCWATCH_CLICKHOUSE_DATABASE": FOLDED})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ucwatch.errors import SettingsError
-from ucwatch.settings import Settings
+from ucwatch.core.errors import SettingsError
+from ucwatch.core.settings import Settings
 
 
 def test_defaults_use_embedded_clickhouse_under_the_data_folder(tmp_path: Path) -> None:

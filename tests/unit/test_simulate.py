@@ -9,7 +9,7 @@ import statistics
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +17,26 @@ import fastavro
 import pytest
 from fastavro.validation import validate
 
-from producers.simulate import (FeedRates, GroundTruth, Rates, Simulation, SimulationConfig,
-                                SimulationNotFinished, encounter_plan, simulate, write_jsonl)
-from producers.simulate import calibration as cal
-from producers.simulate.children import ChildFactory
-from producers.simulate.events import EVENT_TYPES, FIELDS, SOURCES
-from producers.simulate.lifecycle import court_slot
-from producers.simulate.workers import WorkerFailed
-from producers.simulate.writer import _dumps
 from tests.helpers import truth_from_events
-from ucwatch.errors import SettingsError
-from ucwatch.pseudonym import IdKind, is_synthetic_token, is_token
+from ucwatch.core.errors import SettingsError
+from ucwatch.core.pseudonym import IdKind, is_synthetic_token, is_token
+from ucwatch.simulate import (
+    FeedRates,
+    GroundTruth,
+    Rates,
+    Simulation,
+    SimulationConfig,
+    SimulationNotFinished,
+    encounter_plan,
+    simulate,
+    write_jsonl,
+)
+from ucwatch.simulate import calibration as cal
+from ucwatch.simulate.children import ChildFactory
+from ucwatch.simulate.events import EVENT_TYPES, FIELDS, SOURCES
+from ucwatch.simulate.lifecycle import court_slot
+from ucwatch.simulate.workers import WorkerFailed
+from ucwatch.simulate.writer import _dumps
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro" / "lifecycle"
 ID_FIELDS = {"child_id": IdKind.CHILD, "sponsor_id": IdKind.SPONSOR, "facility_id": IdKind.FACILITY,
@@ -285,7 +294,7 @@ def test_nothing_after_the_window_end(run: tuple[RunStats, GroundTruth]) -> None
 
 
 def test_as_of_cuts_the_feed() -> None:
-    as_of = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    as_of = datetime(2021, 1, 1, tzinfo=UTC)
     sim = Simulation(SimulationConfig(seed=4, children=2000, as_of=as_of))
     events = list(sim.events())
     assert events and max(e["recorded_at"] for e in events) < "2021-01-01T00:00:00.000Z"
@@ -398,7 +407,7 @@ def test_court_and_care_events_present(run: tuple[RunStats, GroundTruth]) -> Non
 def test_hearings_fall_on_weekday_court_hours() -> None:
     for ms in range(1_600_000_000_000, 1_600_000_000_000 + 30 * 86_400_000, 7_777_777):
         slot = court_slot(ms)
-        moment = datetime.fromtimestamp(slot / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp(slot / 1000, tz=UTC)
         assert slot >= ms - 86_400_000 and moment.weekday() < 5 and 13 <= moment.hour < 21
 
 
@@ -408,7 +417,7 @@ def test_hearings_fall_on_weekday_court_hours() -> None:
     {"children": -1}, {"start_fy": 2018}, {"end_fy": 2024}, {"start_fy": 2022, "end_fy": 2021},
     {"workers": 0}, {"rates": Rates(bad_address_share=1.5)}, {"rates": Rates(max_hearings=17)},
     {"feed": FeedRates(duplicate_share=-0.1)}, {"feed": FeedRates(batch_late_days=(9.0, 2.0))},
-    {"as_of": datetime(2024, 1, 1)}, {"as_of": datetime(2018, 1, 1, tzinfo=timezone.utc)},
+    {"as_of": datetime(2024, 1, 1)}, {"as_of": datetime(2018, 1, 1, tzinfo=UTC)},
 ])
 def test_bad_settings_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(SettingsError):

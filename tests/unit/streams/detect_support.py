@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
-from streams.engine import AlertChange, Engine, Notification, Step
-from streams.policy import Policy, default_policy
-from streams.state import ChildState
 from tests.helpers import sample_event
+from ucwatch.streams.engine import AlertChange, Engine, Notification, Step
+from ucwatch.streams.policy import Policy
+from ucwatch.streams.policy_parser import default_policy
+from ucwatch.streams.state import ChildState
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -44,7 +46,7 @@ class Child:
     now: int = 0
 
     @classmethod
-    def with_policy(cls, policy: Policy, **kwargs: Any) -> "Child":
+    def with_policy(cls, policy: Policy, **kwargs: Any) -> Child:
         return cls(engine=Engine(policy, **kwargs))
 
     def feed(self, *events: dict[str, Any], now: int | None = None) -> Step:

@@ -9,13 +9,14 @@ import re
 from pathlib import Path
 
 import pytest
-
 from detect_support import DAY, HOUR, T0, Child, event, outputs
-from streams.engine import Engine
-from streams.ids import alert_id, notification_id
-from streams.policy import DEFAULT_POLICY, Policy, default_policy
-from streams.state import ChildState
-from ucwatch.errors import ContractError
+
+from ucwatch.core.errors import ContractError
+from ucwatch.streams.engine import Engine
+from ucwatch.streams.ids import alert_id, notification_id
+from ucwatch.streams.policy import Policy
+from ucwatch.streams.policy_parser import DEFAULT_POLICY, default_policy, load_policy, policy_from_toml
+from ucwatch.streams.state import ChildState
 
 HEARING = "SYN-HR-000000007"
 OTHER_HEARING = "SYN-HR-000000008"
@@ -259,7 +260,7 @@ def test_each_fact_notifies_exactly_once() -> None:
 
 
 def test_an_alert_that_opens_again_does_not_notify_again() -> None:
-    policy = Policy.from_toml(DEFAULT_POLICY.read_text().replace(
+    policy = policy_from_toml(DEFAULT_POLICY.read_text().replace(
         'reason = "no HearingAttended or FailureToAppear within 2d of the hearing"',
         'reason = "no HearingAttended or FailureToAppear within 2d of the hearing"\nnotify = ["HHS"]'))
     child = Child.with_policy(policy)
@@ -462,7 +463,7 @@ notify = ["HHS"]
 def test_a_custom_policy_with_an_extra_rule_works_without_code_changes(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_text(DEFAULT_POLICY.read_text() + WELFARE_RULE)
-    policy = Policy.load(path)
+    policy = load_policy(path)
     assert policy.rules[-1].name == "WELFARE_CONCERN_UNVERIFIED"
     child = Child.with_policy(policy)
     child.feed(event("WelfareConcernReported", T0, severity="LOW"))
@@ -484,7 +485,7 @@ def test_a_stored_state_follows_a_changed_policy() -> None:
     """A rule added later is derived over the stored history. Only the fields some rule of
     the old policy needed were kept: a condition on another field sees it absent in the
     events stored before the change (here the new rule has no condition)."""
-    extended = Policy.from_toml(DEFAULT_POLICY.read_text() + WELFARE_RULE.replace(
+    extended = policy_from_toml(DEFAULT_POLICY.read_text() + WELFARE_RULE.replace(
         'start = { event_type = "WelfareConcernReported", where = { severity = { in = ["HIGH", "CRITICAL"] } } }',
         'start = { event_type = "WelfareConcernReported" }'))
     old = Child()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.durations import format_duration, parse_duration
-from streams.policy import DEFAULT_POLICY, Policy, PolicyError, default_policy
-from ucwatch.errors import UcwatchError
+from ucwatch.core.errors import UcwatchError
+from ucwatch.streams.durations import format_duration, parse_duration
+from ucwatch.streams.policy import PolicyError
+from ucwatch.streams.policy_parser import DEFAULT_POLICY, default_policy, load_policy, policy_from_toml
 
 DOMAIN_RULES = {  # domain.md, "Expected follow-ups": name -> (severity, deadline, escalations)
     "HHS_REFERRAL_OVERDUE": ("MEDIUM", "48h", ()),
@@ -58,14 +59,14 @@ def test_the_default_policy_is_the_table_of_domain_md() -> None:
         "NOT_WITH_SPONSOR": ("HHS", "ICE"), "WHEREABOUTS_UNKNOWN": ("HHS", "ICE")}
     assert [m.event_types for m in policy.closed_by] == [("CaseClosed",)]
     assert default_policy() is default_policy()
-    assert Policy.load(DEFAULT_POLICY) == policy
+    assert load_policy(DEFAULT_POLICY) == policy
     assert policy.rule("HHS_REFERRAL_OVERDUE").reason == "no HhsReferralNotified within 48h of ChildEncountered"
 
 
 def test_fingerprint_follows_meaning_not_comments() -> None:
     text = DEFAULT_POLICY.read_text()
-    assert Policy.from_toml("# a comment\n" + text).fingerprint == default_policy().fingerprint
-    assert Policy.from_toml(text.replace('deadline = "48h"', 'deadline = "49h"')).fingerprint != (
+    assert policy_from_toml("# a comment\n" + text).fingerprint == default_policy().fingerprint
+    assert policy_from_toml(text.replace('deadline = "48h"', 'deadline = "49h"')).fingerprint != (
         default_policy().fingerprint)
 
 
@@ -137,7 +138,7 @@ def test_invalid_policies_are_refused_naming_the_rule_and_key(change: tuple[str,
     old, new = change
     assert old in MINIMAL
     with pytest.raises(PolicyError) as caught:
-        Policy.from_toml(MINIMAL.replace(old, new), origin="bad.toml")
+        policy_from_toml(MINIMAL.replace(old, new), origin="bad.toml")
     error = caught.value
     assert isinstance(error, UcwatchError)
     assert message in str(error)
@@ -147,20 +148,20 @@ def test_invalid_policies_are_refused_naming_the_rule_and_key(change: tuple[str,
 
 def test_duplicate_rule_names_and_notification_kinds_are_refused() -> None:
     with pytest.raises(PolicyError, match="duplicate rule name 'R'") as caught:
-        Policy.from_toml(MINIMAL + MINIMAL.replace("version = 1", ""))
+        policy_from_toml(MINIMAL + MINIMAL.replace("version = 1", ""))
     assert caught.value.rule == "R"
     notices = ('\n[[notify]]\nkind = "K"\non = { event_type = "FailureToAppear" }\nrecipients = ["HHS"]\n') * 2
     with pytest.raises(PolicyError, match="duplicate kind 'K'"):
-        Policy.from_toml(MINIMAL.replace("version = 1", "version = 1" + notices.replace("[[rule]]", "")))
+        policy_from_toml(MINIMAL.replace("version = 1", "version = 1" + notices.replace("[[rule]]", "")))
 
 
 def test_unreadable_and_malformed_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read the policy file"):
-        Policy.load(tmp_path / "missing.toml")
+        load_policy(tmp_path / "missing.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text("version = 1\n[[rule]\n")
     with pytest.raises(PolicyError, match="not valid TOML") as caught:
-        Policy.load(broken)
+        load_policy(broken)
     assert caught.value.origin == str(broken)
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
 from detect_support import DAY, HOUR, T0, Child, event
-from streams.ids import alert_id
-from streams.policy import default_policy
+
+from ucwatch.streams.ids import alert_id
+from ucwatch.streams.policy_parser import default_policy
 
 HEARING = "SYN-HR-000000007"
 

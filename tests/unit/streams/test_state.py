@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from detect_support import DAY, HOUR, T0, Child, event
-from streams.state import ChildState
+
+from ucwatch.streams.state import ChildState
 
 HEARING = "SYN-HR-000000007"
 

@@ -1,0 +1,101 @@
+"""How the agencies' feeds deliver a child's events: lag, lateness, disorder, duplicates.
+
+Each event gets a `recorded_at` no earlier than its `occurred_at`:
+
+- real-time sources (CBP, ICE, USCIS, sponsors) record within minutes to hours, and a
+  small share days late;
+- batch sources (ORR, its care providers, PRS, EOIR) arrive in a nightly load, all of a
+  load sharing the load's timestamp, and a quarter of them 7 to 30 days late (domain.md:
+  "lateness of 7 days or more is normal");
+- a share of events is held back until after the child's next event (out of order);
+- a share is delivered twice, same event_id and content.
+
+Copies recorded at or after as_of are not delivered; `deliver` can also hand back the
+events that were (in history order), which is what any observer of the feed can know by
+as_of (the delivered truth, truth.py). Each copy becomes a pending item
+``(recorded_ms, tie, serial, seq, copy, *row)``, `row` being the values of the JSON
+object in key order (`KEYS[event_type]`). A flat tuple of strings and numbers is one
+object the garbage collector stops tracking at its first look, where a nested row would
+be scanned again and again while a month waits. Sorting items orders arrival by recorded_at,
+ties broken by a random key from the child's stream (a nightly load arrives shuffled, but
+reproducibly), then by child, position and copy, so no two items ever compare equal.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ucwatch.simulate.clock import DAY, HOUR, MINUTE, iso
+from ucwatch.simulate.config import FeedRates
+from ucwatch.simulate.events import EOIR, EVENT_TYPES, ORR, ORR_PROVIDER, PRS, SOURCES
+from ucwatch.simulate.lifecycle import Event
+from ucwatch.simulate.sampling import lognormal
+
+# Nightly load times, UTC; several sources loading at once would pile up identical stamps.
+BATCH_LOAD_AT = {ORR: 3 * HOUR, ORR_PROVIDER: 4 * HOUR, PRS: 4 * HOUR + 30 * MINUTE, EOIR: 6 * HOUR}
+
+Item = tuple  # (recorded_ms, tie, serial, seq, copy, *row)
+ROW_AT = 5
+
+
+class Feed:
+    def __init__(self, rates: FeedRates, rng: random.Random, as_of_ms: int) -> None:
+        self._rates = rates
+        self._rng = rng
+        self._as_of = as_of_ms
+        self._load_texts: dict[int, str] = {}
+
+    def recorded_times(self, events: list[Event]) -> list[int]:
+        rng, f = self._rng, self._rates
+        random, uniform = rng.random, rng.uniform
+        realtime_median = f.realtime_lag_median_minutes * MINUTE
+        batch_median = f.batch_processing_median_hours * HOUR
+        realtime_late, batch_late = f.realtime_late_share, f.batch_late_share
+        recorded = []
+        for occurred, _, source, _, _ in events:
+            load_at = BATCH_LOAD_AT.get(source)
+            if load_at is None:
+                at = occurred + int(lognormal(rng, realtime_median, 1.0))
+                if random() < realtime_late:
+                    at += int(uniform(*f.realtime_late_days) * DAY)
+            else:
+                ready = occurred + int(lognormal(rng, batch_median, 0.8))
+                at = ((ready - load_at) // DAY + 1) * DAY + load_at
+                if random() < batch_late:
+                    # whole days keep a late record on a load timestamp
+                    at += int(uniform(*f.batch_late_days)) * DAY
+            recorded.append(at)
+        if f.out_of_order_share:
+            out_of_order = f.out_of_order_share
+            for i in range(len(recorded) - 1):
+                if random() < out_of_order and recorded[i] <= recorded[i + 1]:
+                    held = (recorded[i + 1] - recorded[i]) // DAY + 1 + rng.randrange(3)
+                    recorded[i] += held * DAY
+        return recorded
+
+    def deliver(self, serial: int, child_id: str, events: list[Event],
+                delivered: list[Event] | None = None) -> list[Item]:
+        """The pending items of a child's events; `delivered`, if given, receives each event
+        recorded before as_of, once, in history order. Draws the same random numbers either way."""
+        as_of, duplicate_share = self._as_of, self._rates.duplicate_share
+        random, getrandbits = self._rng.random, self._rng.getrandbits
+        load_texts = self._load_texts
+        items = []
+        append = items.append
+        for seq, (event, recorded) in enumerate(zip(events, self.recorded_times(events))):
+            if recorded >= as_of:
+                continue
+            if delivered is not None:
+                delivered.append(event)
+            occurred, etype, source, eid, fields = event
+            recorded_text = load_texts.get(recorded)
+            if recorded_text is None:
+                recorded_text = iso(recorded)
+                if source in BATCH_LOAD_AT:  # a load stamp recurs for a whole nightly load
+                    load_texts[recorded] = recorded_text
+            row = (eid, EVENT_TYPES[etype], child_id, iso(occurred), recorded_text, SOURCES[source],
+                   True) + fields
+            append((recorded, getrandbits(32), serial, seq, 0) + row)
+            if random() < duplicate_share:
+                append((recorded, getrandbits(32), serial, seq, 1) + row)
+        return items

@@ -1,0 +1,247 @@
+"""`ucwatch demo`: the whole path so far, on one machine, in a fresh environment.
+
+1. start a dedicated local Kafka (its own folder under <data_dir>/demo, port 19092, so a
+   developer's broker is left alone), after resetting what an earlier demo left;
+2. create the topics;
+3. simulate a calibrated synthetic history and write it as JSON Lines, as an agency export;
+4. publish the file with the same code as `ucwatch produce`;
+5. read the topic back, decode every record, and compare counts per event type;
+6. run a detection worker over the history, tick the clock to the end of the simulated
+   window, and summarize the alerts and notifications it wrote;
+7. land everything in the embedded ClickHouse with `ucwatch sink`, run an analyst's query
+   while it runs (through the sink's query service), and compare the rows with the topics;
+8. print the oversight report as of the end of the window, and compare its figures with
+   the simulator's own ground truth;
+9. stop the broker (unless --keep-running, to explore further).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+from ucwatch.analysts.query_service import endpoint_path
+from ucwatch.analysts.report import COUNTS as REPORT_COUNTS
+from ucwatch.app import kafka_local
+from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.progress import wait_until_caught_up
+from ucwatch.core.settings import KafkaSettings, Settings
+from ucwatch.core.topic_reader import read_to_end
+from ucwatch.producers.run import produce_files
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Decoder
+from ucwatch.simulate import Simulation, SimulationConfig, write_jsonl
+from ucwatch.sinks.clickhouse import connect
+from ucwatch.streams.ticks import Ticker
+from ucwatch.streams.worker import worker_environment
+
+DEMO_PORT = 19092
+WINDOW_END = datetime(2023, 10, 1, tzinfo=UTC)
+"""The end of the simulated FY2019-2023 window: the clock is ticked to it."""
+
+
+def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool = False) -> int:
+    demo_dir = (settings.data_dir / "demo").resolve()
+    kafka_home = demo_dir / "kafka"
+    os.environ["UCWATCH_KAFKA_HOME"] = str(kafka_home)
+    os.environ["UCWATCH_KAFKA_PORT"] = str(DEMO_PORT)
+    _step(1, f"fresh local Kafka in {kafka_home} (port {DEMO_PORT})")
+    kafka_local.run(["reset"]) if kafka_home.exists() else None
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    if kafka_local.run(["start"]) != 0:
+        print("demo: Kafka did not start; see the log above")
+        return 3
+    try:
+        settings = dataclasses.replace(
+            settings, data_dir=demo_dir,
+            kafka=KafkaSettings(bootstrap=kafka_local.bootstrap_servers(1, DEMO_PORT)))
+        return _run(settings, children, seed)
+    finally:
+        if keep_running:
+            print(f"\nKafka keeps running at {settings.kafka.bootstrap}; stop it with "
+                  f"UCWATCH_KAFKA_HOME={kafka_home} UCWATCH_KAFKA_PORT={DEMO_PORT} ucwatch kafka stop")
+        else:
+            _step(9, "stopping the demo's Kafka")
+            kafka_local.run(["stop"])
+
+
+def _run(settings: Settings, children: int, seed: int) -> int:
+    _step(2, "creating topics")
+    ensure_topics(wait_for_kafka(settings), settings)
+
+    _step(3, f"simulating {children:,} children (seed {seed}) as an agency export file")
+    history = settings.data_dir / "history.jsonl"
+    simulation = Simulation(SimulationConfig(seed=seed, children=children))
+    written = write_jsonl(simulation.events(), history)
+    print(f"   {written:,} events written to {history}")
+
+    _step(4, f"ucwatch produce {history}")
+    summary = produce_files(settings, [history])
+    print(summary.render(settings.topics.deadletter.name))
+
+    _step(5, f"reading {settings.topics.lifecycle.name} back and decoding every record")
+    decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
+    on_kafka: Counter[str] = Counter()
+    keys_match = True
+    for record in read_to_end(settings.kafka.bootstrap, settings.topics.lifecycle.name):
+        event = decoder.decode(record.value)
+        on_kafka[event["event_type"]] += 1
+        keys_match &= record.key.decode() == event["child_id"]
+    print(f"   {'event type':<28}{'published':>10}{'on Kafka':>10}")
+    for event_type in sorted(set(on_kafka) | set(summary.published_by_type)):
+        print(f"   {event_type:<28}{summary.published_by_type[event_type]:>10,}{on_kafka[event_type]:>10,}")
+    total = sum(on_kafka.values())
+    print(f"   {'total':<28}{summary.published:>10,}{total:>10,}")
+    print(f"   every record keyed by its child_id: {'yes' if keys_match else 'NO'}")
+    ok = total == summary.published and keys_match and summary.exit_code == 0
+    if ok:
+        ok = _detect(settings, simulation.truth)
+    if ok:
+        ok = _land(settings)
+    if ok:
+        ok = _report(settings, simulation)
+    print("\ndemo: " + ("OK" if ok else "FAILED: see above"))
+    return 0 if ok else 1
+
+
+def _detect(settings: Settings, truth: object) -> bool:
+    _step(6, "detection: a worker over the history, then a tick to the end of the window")
+    settings = dataclasses.replace(settings, streams=dataclasses.replace(settings.streams, store="memory"))
+    log_path = settings.data_dir / "worker.log"
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker"], env=_environment(settings),
+                                  stdout=log, stderr=subprocess.STDOUT)
+    print(f"   worker started (log: {log_path})")
+    try:
+        ticker = Ticker(settings, issued_by="demo")
+        ticker.tick(int(WINDOW_END.timestamp() * 1000))
+        ticker.close()
+        print(f"   tick at {WINDOW_END.date()} written to every partition; waiting for the worker")
+        wait_until_caught_up(settings, timeout_s=600, alive=lambda: worker.poll() is None)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
+    latest: dict[str, dict] = {}
+    changes: Counter[tuple[str, str]] = Counter()
+    for record in read_to_end(settings.kafka.bootstrap, settings.topics.alerts.name):
+        alert = decoder.decode(record.value)
+        changes[(alert["rule"], alert["change"])] += 1
+        if alert["sequence"] >= latest.get(alert["alert_id"], {}).get("sequence", 0):
+            latest[alert["alert_id"]] = alert
+    notices = Counter((n["kind"], n["recipient"]) for n in
+                      (decoder.decode(r.value) for r in
+                       read_to_end(settings.kafka.bootstrap, settings.topics.notifications.name)))
+    rules = sorted({rule for rule, _ in changes})
+    kinds = ["OPENED", "ESCALATED", "RESOLVED", "RETRACTED", "CANCELLED"]
+    print(f"   {'rule':<26}" + "".join(f"{k.lower():>10}" for k in kinds) + f"{'open now':>10}")
+    for rule in rules:
+        still_open = sum(1 for a in latest.values() if a["rule"] == rule and a["status"] == "OPEN")
+        print(f"   {rule:<26}" + "".join(f"{changes[(rule, k)]:>10,}" for k in kinds) + f"{still_open:>10,}")
+    print("   notifications ucwatch sent:")
+    for (kind, recipient), count in sorted(notices.items()):
+        print(f"     {kind:<26} to {recipient:<4}{count:>8,}")
+    return bool(changes)
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    return worker_environment(settings) | {"UCWATCH_DATA_DIR": str(settings.data_dir),
+                                           "UCWATCH_KAFKA_BOOTSTRAP": settings.kafka.bootstrap}
+
+
+def _land(settings: Settings) -> bool:
+    _step(7, "ucwatch sink: landing events, alerts, notifications and child state in ClickHouse")
+    log_path = settings.data_dir / "sink.log"
+    command = [sys.executable, "-m", "ucwatch.app.cli"]
+    with log_path.open("ab") as log:
+        sink = subprocess.Popen(command + ["sink", "--until-caught-up"], env=_environment(settings),
+                                stdout=log, stderr=subprocess.STDOUT)
+    print(f"   sink started (log: {log_path}); store {settings.clickhouse_dsn}")
+    endpoint = endpoint_path(settings)
+    while not endpoint.exists() and sink.poll() is None:
+        time.sleep(0.2)
+    if sink.poll() is None:
+        query = ("SELECT count() AS events_landed_so_far, uniqExact(child_id) AS children "
+                 "FROM ucwatch.events")
+        print(f"   an analyst's query while the sink runs (through its query service):\n   $ ucwatch sql \"{query}\"")
+        analyst = _environment(settings) | {"UCWATCH_ACTOR": "demo-analyst"}
+        for _ in range(30):  # until the first batches have landed
+            answer = subprocess.run(command + ["sql", "--format", "csv", query], env=analyst,
+                                    capture_output=True, text=True)
+            if answer.returncode != 0 or not answer.stdout.splitlines()[1].startswith("0,") or sink.poll() is not None:
+                break
+            time.sleep(0.5)
+        answer = subprocess.run(command + ["sql", query], env=analyst, capture_output=True, text=True)
+        print(_indent(answer.stdout or answer.stderr))
+    if sink.wait(1800) != 0:
+        print(f"   the sink failed; see {log_path}")
+        return False
+    on_kafka = _records_on_kafka(settings)
+    client = connect(settings, "analyst")
+    try:
+        db = settings.clickhouse.database
+        landed = {table: client.query(f"SELECT count() FROM {db}.{table}").result_rows[0][0]
+                  for table in ("events", "alerts", "notifications")}
+        landed["child_state"] = client.query(f"SELECT count() FROM {db}.child_state FINAL").result_rows[0][0]
+    finally:
+        client.close()
+    print(f"   {'table':<16}{'on Kafka':>12}{'in ClickHouse':>15}")
+    for table in landed:
+        print(f"   {table:<16}{on_kafka[table]:>12,}{landed[table]:>15,}")
+    return landed == on_kafka
+
+
+def _report(settings: Settings, simulation: Simulation) -> bool:
+    as_of = simulation.config.effective_as_of
+    _step(8, f"ucwatch report --as-of {as_of.date()}: the oversight figures, from ClickHouse")
+    command = [sys.executable, "-m", "ucwatch.app.cli", "report", "--as-of", as_of.isoformat()]
+    text = subprocess.run(command, env=_environment(settings), capture_output=True, text=True)
+    print(_indent(text.stdout or text.stderr))
+    figures = subprocess.run(command + ["--format", "json"], env=_environment(settings), capture_output=True, text=True)
+    if text.returncode != 0 or figures.returncode != 0:
+        return False
+    report = json.loads(figures.stdout)
+    truth = simulation.delivered_truth.as_dict()
+    differences = [
+        f"FY{fy} {name}: report {report_cohort.get(name)} vs truth {value}"
+        for fy, truth_cohort, report_cohort in
+        [(fy, cohort, report["by_fy"].get(str(fy), {})) for fy, cohort in truth["by_fy"].items()]
+        for name, value in truth_cohort.items() if name in REPORT_COUNTS and report_cohort.get(name) != value]
+    print(f"   report against the simulator's ground truth (what the feed delivered by {as_of.date()}): "
+          + ("every figure equal" if not differences else f"{len(differences)} differ"))
+    for line in differences[:10]:
+        print(f"     {line}")
+    return not differences
+
+
+def _records_on_kafka(settings: Settings) -> dict[str, int]:
+    """Records per table as the topics hold them (ticks left out; child state: one per child)."""
+    decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
+    topics = settings.topics
+    events = sum(1 for r in read_to_end(settings.kafka.bootstrap, topics.lifecycle.name)
+                 if not decoder.decode_named(r.value)[0].endswith("ClockTick"))
+    children = {r.key for r in read_to_end(settings.kafka.bootstrap, topics.child_state.name)}
+    return {"events": events,
+            "alerts": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.alerts.name)),
+            "notifications": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.notifications.name)),
+            "child_state": len(children)}
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.rstrip().splitlines())
+
+
+def _step(number: int, text: str) -> None:
+    print(f"\n[{number}] {text}", flush=True)
+
+
+

@@ -1,0 +1,72 @@
+"""Printing a topic as JSON Lines, from the beginning, optionally following it live:
+`ucwatch alerts`, `ucwatch notifications`, `ucwatch deadletters`. The first way
+operations staff watch what ucwatch says; `--child` keeps one child's records only."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TextIO
+
+from confluent_kafka import Consumer, TopicPartition
+
+from ucwatch.core.errors import TopicMissing
+from ucwatch.core.kafka_admin import client_config
+from ucwatch.core.settings import Settings
+from ucwatch.core.topic_reader import read_to_end
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.registry import registry_for
+from ucwatch.schemas.serde import Decoder
+
+Render = Callable[[bytes], dict[str, Any]]
+
+
+def avro_renderer(settings: Settings) -> Render:
+    decoder = Decoder(registry_for(settings.schema_registry.url, default_catalog()), default_catalog())
+    return decoder.decode
+
+
+def json_renderer(value: bytes) -> dict[str, Any]:
+    return json.loads(value)
+
+
+def print_topic(settings: Settings, topic: str, render: Render, *, follow: bool = False,
+                child: str | None = None, out: TextIO = sys.stdout) -> int:
+    """Prints every record (of one child, if given); returns how many were printed."""
+    printed = 0
+    wanted = child.encode() if child else None
+    for key, value in (_follow(settings, topic) if follow else
+                       ((r.key, r.value) for r in read_to_end(settings.kafka.bootstrap, topic))):
+        if wanted is not None and key != wanted:
+            continue
+        print(json.dumps(render(value), default=json_default), file=out, flush=follow)
+        printed += 1
+    return printed
+
+
+def _follow(settings: Settings, topic: str):
+    consumer = Consumer({**client_config(settings), "group.id": f"watch-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise TopicMissing(topic, metadata.error.str())
+        partitions = metadata.partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        while True:
+            message = consumer.poll(1.0)
+            if message is not None and not message.error():
+                yield message.key(), message.value()
+    finally:
+        consumer.close()
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,12 @@
+"""The foundation every component stands on; it imports nothing else of ucwatch.
+
+- `errors`: the exception tree, one root (`UcwatchError`).
+- `settings`: one settings object from defaults, a TOML file and the environment.
+- `pseudonym`: keyed-HMAC tokens instead of A-numbers and names.
+- `kafka_admin`: client configuration, waiting for the broker, creating topics.
+- `topic_reader`: reading a topic from the beginning to its end.
+- `progress`: how far a consumer group has committed (lag).
+- `deadletter`: the dead-letter record and its writer, for every component.
+- `audit`: who read or did what, written to the audit topic.
+- `retry`: the one back-off loop.
+"""

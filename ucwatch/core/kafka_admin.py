@@ -1,0 +1,102 @@
+"""Reaching Kafka and laying out ucwatch's topics.
+
+`wait_for_kafka` retries an unreachable broker with back-off for the configured time and
+then fails with one clear error, before anything is produced. `ensure_topics` creates the
+topics idempotently with explicit partition counts and configs; it refuses to carry on
+when an existing topic has another partition count than configured, since that would
+move children to other partitions and break their order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from ucwatch.core.errors import KafkaUnavailable, SettingsError
+from ucwatch.core.retry import Backoff, RetryExhausted, poll_until, retry
+from ucwatch.core.settings import Settings, TopicSettings
+
+log = logging.getLogger(__name__)
+KAFKA_LOGGER = logging.getLogger("ucwatch.librdkafka")
+
+
+def client_config(settings: Settings) -> dict[str, object]:
+    """Connection settings every confluent-kafka client of ucwatch shares."""
+    return {"bootstrap.servers": settings.kafka.bootstrap, "logger": KAFKA_LOGGER,
+            "log.connection.close": False}
+
+
+def wait_for_kafka(settings: Settings, timeout_s: float | None = None) -> AdminClient:
+    timeout_s = settings.kafka.connect_timeout_s if timeout_s is None else timeout_s
+    # Until the broker answers, librdkafka reports every refused connection; one summary
+    # error at the end says more than hundreds of those lines.
+    quiet = logging.getLogger("ucwatch.librdkafka.probe")
+    quiet.setLevel(logging.CRITICAL)
+    probe = AdminClient({**client_config(settings), "logger": quiet})
+
+    def report(attempt: int, failure: BaseException, delay: float) -> None:
+        log.warning("Kafka at %s not reachable yet (attempt %d: %s); retrying in %.1f s",
+                    settings.kafka.bootstrap, attempt, kafka_reason(failure), delay)
+
+    try:
+        retry(lambda: probe.list_topics(timeout=5.0), retry_on=lambda exc: isinstance(exc, KafkaException),
+              backoff=Backoff(first_s=0.5, max_s=5.0), deadline_s=timeout_s, on_retry=report)
+    except RetryExhausted as exc:
+        raise KafkaUnavailable(settings.kafka.bootstrap, exc.attempts, kafka_reason(exc.last)) from None
+    return AdminClient(client_config(settings))
+
+
+def kafka_reason(failure: BaseException) -> str:
+    """A librdkafka failure as a person reads it: its message, not `KafkaError{code=...}`."""
+    error = failure.args[0] if isinstance(failure, KafkaException) and failure.args else None
+    if isinstance(error, KafkaError):
+        return error.str()
+    return str(failure)
+
+
+def topic_config(topic: TopicSettings, settings: Settings) -> dict[str, str]:
+    config = {"cleanup.policy": "compact" if topic.compacted else "delete",
+              "retention.ms": str(topic.retention_ms)}
+    if settings.kafka.replication_factor >= 3:
+        config["min.insync.replicas"] = "2"
+    if topic is settings.topics.deadletter:
+        # A dead letter keeps the rejected input whole (up to 1 MiB) so nothing is lost.
+        config["max.message.bytes"] = str(2 * 1024 * 1024)
+    return config
+
+
+def ensure_topics(admin: AdminClient, settings: Settings,
+                  topics: Iterable[TopicSettings] | None = None) -> list[str]:
+    """Creates the missing topics; returns the names it created."""
+    wanted = list(settings.topics.all() if topics is None else topics)
+    futures = admin.create_topics([
+        NewTopic(t.name, num_partitions=t.partitions, replication_factor=settings.kafka.replication_factor,
+                 config=topic_config(t, settings)) for t in wanted], operation_timeout=30)
+    created = []
+    for topic in wanted:
+        try:
+            futures[topic.name].result()
+            created.append(topic.name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    existing = _metadata_showing(admin, [t.name for t in wanted])
+    for topic in wanted:
+        partitions = len(existing[topic.name].partitions) if topic.name in existing else 0
+        if partitions != topic.partitions:
+            raise SettingsError(f"topic {topic.name} has {partitions} partitions but the settings say "
+                                f"{topic.partitions}; changing it would reorder children's events")
+    return created
+
+
+def _metadata_showing(admin: AdminClient, names: list[str], timeout_s: float = 15.0) -> dict[str, Any]:
+    """Topic metadata once every named topic shows up (a new topic takes a moment)."""
+    topics: dict[str, Any] = poll_until(
+        lambda: admin.list_topics(timeout=10).topics,
+        lambda topics: all(name in topics and topics[name].partitions for name in names),
+        timeout_s=timeout_s)
+    return topics

@@ -1,0 +1,73 @@
+"""Reading a topic from the beginning to the end it has now, for reports, demos and tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from ucwatch.core.errors import TopicMissing
+from ucwatch.core.retry import Backoff, RetryExhausted, retry
+
+_LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                  KafkaError._WAIT_COORD, KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, attempts: int = 20) -> tuple[int, int]:
+    # Just after a topic is created, or while a broker is loaded, a partition's leader may
+    # not be known yet: ask again rather than fail the read.
+    def leader_moving(exc: BaseException) -> bool:
+        return isinstance(exc, KafkaException) and (
+            exc.args[0].retriable() or exc.args[0].code() in _LEADER_MOVING)
+
+    try:
+        offsets: tuple[int, int] = retry(lambda: consumer.get_watermark_offsets(partition, timeout=10),
+                                         retry_on=leader_moving, attempts=attempts,
+                                         backoff=Backoff(first_s=0.25, max_s=0.25))
+    except RetryExhausted as exc:
+        raise exc.last from None
+    return offsets
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0,
+                partitions: list[int] | None = None) -> Iterator[Record]:
+    """Every record up to the high watermarks taken at the start, partition by partition
+    in offset order within each; raises TimeoutError if they cannot be reached in time."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise TopicMissing(topic, metadata.error.str())
+        ends: dict[int, int] = {}
+        for partition in metadata.partitions if partitions is None else partitions:
+            low, high = _watermarks(consumer, TopicPartition(topic, partition))
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        positions = {p: 0 for p in ends}
+        deadline = time.monotonic() + timeout_s
+        while any(positions[p] < ends[p] for p in ends):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: reached {positions} of {ends} in {timeout_s} s")
+            for message in consumer.consume(1000, 0.5):
+                if message.error():
+                    continue
+                positions[message.partition()] = message.offset() + 1
+                yield Record(message.topic(), message.partition(), message.offset(), message.key(),
+                             message.value(), dict(message.headers() or []))
+    finally:
+        consumer.close()

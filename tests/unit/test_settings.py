@@ -60,3 +60,10 @@ def test_missing_settings_file() -> None:
 
 def test_secrets_are_not_settings() -> None:
     Settings.load(environ={"UCWATCH_PSEUDONYM_KEY": "00" * 32})
+
+
+def test_default_topic_names_are_the_deployed_ones() -> None:
+    # renaming a topic in code would silently start an empty one beside the real history
+    assert [t.name for t in Settings().topics.all()] == [
+        "ucwatch.lifecycle", "ucwatch.deadletter", "ucwatch.alerts", "ucwatch.notifications",
+        "ucwatch.child-state", "ucwatch.audit"]

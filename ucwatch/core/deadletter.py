@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -124,7 +125,7 @@ def _harmless(value: Any) -> bool:
     if isinstance(value, int):
         return abs(value) < 2**63
     if isinstance(value, float):
-        return value == value and abs(value) != float("inf")
+        return math.isfinite(value)
     if isinstance(value, str):
         return len(value) <= MAX_KEPT_VALUE_CHARS and _safe_text(value) == value
     return False

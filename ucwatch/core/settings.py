@@ -99,7 +99,7 @@ class TopicsSettings:
     notifications: TopicSettings = _topic("ucwatch.notifications", 6, retention_ms=10 * YEAR_MS)
     child_state: TopicSettings = _topic("ucwatch.child-state", 6, compacted=True)
     # Who read which child's records and who acted on which alert: kept as long as the data.
-    audit: TopicSettings = _topic("ucwatch.core.audit", 1, retention_ms=10 * YEAR_MS)
+    audit: TopicSettings = _topic("ucwatch.audit", 1, retention_ms=10 * YEAR_MS)
 
     def all(self) -> list[TopicSettings]:
         return [getattr(self, f.name) for f in dataclasses.fields(self)]

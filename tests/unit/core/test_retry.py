@@ -22,13 +22,13 @@ class FakeTime:
         return self.now
 
 
-def failing(times: int, error: Exception = ConnectionError("refused")):
+def failing(times: int, error: Exception | None = None):
     calls = {"n": 0}
 
     def call() -> str:
         calls["n"] += 1
         if calls["n"] <= times:
-            raise error
+            raise error or ConnectionError("refused")
         return "ok"
     return call, calls
 

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ucwatch"
 LAYERS = {
     "ucwatch.core": 0,
     "ucwatch.schemas": 1,
-    "ucwatch.producers": 2, "ucwatch.streams": 2, "ucwatch.sinks": 2,
+    "ucwatch.producers": 2, "ucwatch.streams": 2, "ucwatch.sinks": 2, "ucwatch.notify": 2,
     "ucwatch.simulate": 3, "ucwatch.analysts": 3,
     "ucwatch.app": 4,
 }
@@ -22,7 +22,7 @@ ALLOWED_SIDEWAYS = {
     ("ucwatch.simulate", "ucwatch.producers"),  # the simulator publishes through the SDK
     ("ucwatch.analysts", "ucwatch.sinks"),      # analysts read the tables the sink owns
 }
-TOP_LEVEL_NAMES = {"schemas", "producers", "streams", "sinks", "analysts", "simulate"}
+TOP_LEVEL_NAMES = {"schemas", "producers", "streams", "sinks", "notify", "analysts", "simulate"}
 
 
 def _sources() -> list[Path]:

@@ -3,5 +3,5 @@
 - `cli`: the `ucwatch` command line.
 - `demo`: the end-to-end demo on the embedded defaults.
 - `watch`, `child_view`: operators' terminal views of topics and of one child.
-- `kafka_local`: the bridge to the local Kafka script shipped in `deploy_local/`.
+- `kafka_local`: the bridge to the local Kafka script shipped in `deploy-local/`.
 """

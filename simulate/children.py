@@ -16,7 +16,7 @@ import random
 from ucwatch.simulate.clock import to_ms
 from ucwatch.simulate.config import SimulationConfig
 from ucwatch.simulate.feed import Feed, Item
-from ucwatch.simulate.lifecycle import Lifecycle
+from ucwatch.simulate.lifecycle import Event, Lifecycle
 from ucwatch.simulate.truth import GroundTruth
 
 Child = tuple[int, int]  # (serial, encounter time ms)
@@ -48,7 +48,7 @@ class ChildFactory:
             rng.seed(self._child_seed + serial)
             child_id, history = lifecycle.child(serial, t0, fy, month)
             truth.observe(fy, history)
-            delivered: list = []
+            delivered: list[Event] = []
             items += feed.deliver(serial, child_id, history, delivered)
             delivered_truth.observe(fy, delivered)
         return items

@@ -134,8 +134,8 @@ class SimulationConfig:
         return self.as_of or self.window_end
 
 
-def _check_rates(rates: object, section: str) -> None:
-    for f in dataclasses.fields(rates):  # type: ignore[arg-type]
+def _check_rates(rates: Rates | FeedRates, section: str) -> None:
+    for f in dataclasses.fields(rates):
         value = getattr(rates, f.name)
         name = f"{section}.{f.name}"
         if f.name.endswith("_share"):
@@ -150,7 +150,7 @@ def _check_rates(rates: object, section: str) -> None:
                 raise SettingsError(f"{name}: every share must be between 0 and 1")
         elif isinstance(value, (int, float)) and value < 0:
             raise SettingsError(f"{name} must not be negative, not {value!r}")
-    if section == "rates":
+    if isinstance(rates, Rates):
         if rates.in_absentia_after_ftas < 1:
             raise SettingsError("rates.in_absentia_after_ftas must be at least 1")
         if not 1 <= rates.max_hearings <= 16:

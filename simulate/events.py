@@ -50,7 +50,7 @@ FIELDS: tuple[tuple[str, ...], ...] = (
 )
 
 # The keys of an emitted JSON object, by event type: envelope then the type's fields.
-KEYS: dict[str, tuple[str, ...]] = {name: ENVELOPE + fields for name, fields in zip(EVENT_TYPES, FIELDS)}
+KEYS: dict[str, tuple[str, ...]] = {name: ENVELOPE + fields for name, fields in zip(EVENT_TYPES, FIELDS, strict=True)}
 
 # The AgencyCode enum, in schema order.
 SOURCES: tuple[str, ...] = ("CBP", "ICE", "ICE_ERO", "ICE_OPLA", "ORR", "ORR_PROVIDER", "PRS",

@@ -24,6 +24,7 @@ reproducibly), then by child, position and copy, so no two items ever compare eq
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from ucwatch.simulate.clock import DAY, HOUR, MINUTE, iso
 from ucwatch.simulate.config import FeedRates
@@ -34,7 +35,7 @@ from ucwatch.simulate.sampling import lognormal
 # Nightly load times, UTC; several sources loading at once would pile up identical stamps.
 BATCH_LOAD_AT = {ORR: 3 * HOUR, ORR_PROVIDER: 4 * HOUR, PRS: 4 * HOUR + 30 * MINUTE, EOIR: 6 * HOUR}
 
-Item = tuple  # (recorded_ms, tie, serial, seq, copy, *row)
+Item = tuple[Any, ...]  # (recorded_ms, tie, serial, seq, copy, *row)
 ROW_AT = 5
 
 
@@ -80,9 +81,9 @@ class Feed:
         as_of, duplicate_share = self._as_of, self._rates.duplicate_share
         random, getrandbits = self._rng.random, self._rng.getrandbits
         load_texts = self._load_texts
-        items = []
+        items: list[Item] = []
         append = items.append
-        for seq, (event, recorded) in enumerate(zip(events, self.recorded_times(events))):
+        for seq, (event, recorded) in enumerate(zip(events, self.recorded_times(events), strict=True)):
             if recorded >= as_of:
                 continue
             if delivered is not None:
@@ -94,8 +95,8 @@ class Feed:
                 if source in BATCH_LOAD_AT:  # a load stamp recurs for a whole nightly load
                     load_texts[recorded] = recorded_text
             row = (eid, EVENT_TYPES[etype], child_id, iso(occurred), recorded_text, SOURCES[source],
-                   True) + fields
-            append((recorded, getrandbits(32), serial, seq, 0) + row)
+                   True, *fields)
+            append((recorded, getrandbits(32), serial, seq, 0, *row))
             if random() < duplicate_share:
-                append((recorded, getrandbits(32), serial, seq, 1) + row)
+                append((recorded, getrandbits(32), serial, seq, 1, *row))
         return items

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import random
 from operator import itemgetter
+from typing import Any
 
 from ucwatch.core.pseudonym import IdKind, synthetic_token
 from ucwatch.simulate import calibration as cal
@@ -59,8 +60,8 @@ from ucwatch.simulate.events import (
 )
 from ucwatch.simulate.sampling import Weighted, lognormal
 
-Event = tuple  # (occurred_ms, type, source, event_id, fields)
-Address = tuple  # (state, county, zip, address_quality)
+Event = tuple[int, int, int, str, tuple[Any, ...]]  # (occurred_ms, type, source, event_id, fields)
+Address = tuple[str | None, str | None, str | None, str]  # (state, county, zip, address_quality)
 
 _SPONSOR_REUSE_WINDOW = 4096     # a shared sponsor is one of the last children's
 HEARINGS_PER_CHILD = 16          # hearing serials are child serial * 16 + n
@@ -137,7 +138,7 @@ class Lifecycle:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _add(self, t: int, etype: int, source: int, fields: tuple) -> None:
+    def _add(self, t: int, etype: int, source: int, fields: tuple[Any, ...]) -> None:
         if t < self._horizon:
             self._out.append((t, etype, source, f"{self._id_prefix}{self._rng.getrandbits(48):012x}",
                               fields))
@@ -179,7 +180,8 @@ class Lifecycle:
 
     def child(self, serial: int, t0: int, fy: int, month: tuple[int, int]) -> tuple[str, list[Event]]:
         rng, r = self._rng, self._rates
-        self._out = out = []
+        out: list[Event] = []
+        self._out = out
         self._serial = serial
         self._hearings = serial * HEARINGS_PER_CHILD
         self._id_prefix = event_id_prefix(rng)
@@ -192,7 +194,7 @@ class Lifecycle:
             outcome = "REMOVED" if rng.random() < 0.6 else ("AGED_OUT" if rng.random() < 0.4 else "OTHER")
             self._add(transfer, CASE_CLOSED, ICE_ERO, (outcome,))
             return child_id, self._sorted()
-        stay = self._orr_care(t0, referral, transfer, agency, month, age)
+        stay = self._orr_care(t0, referral, transfer, agency, month=month, age=age)
         if stay is None:
             return child_id, self._sorted()
         leaves, facility = stay
@@ -213,8 +215,8 @@ class Lifecycle:
             address = self._release(community)
             absconder_share = r.absconder_share_unreachable if unreachable else r.absconder_share
 
-        closed = self._court(community, nta_id, issued, served, address[0] or state,
-                             rng.random() < absconder_share)
+        closed = self._court(community, nta_id, issued, served, state=address[0] or state,
+                             absconder=rng.random() < absconder_share)
         if released:
             self._after_release(community, address, unreachable)
         if closed is not None:
@@ -266,7 +268,7 @@ class Lifecycle:
         self._add(served, NTA_SERVED, ICE, (nta_id, "PERSONAL"))
         return nta_id, issued, served
 
-    def _orr_care(self, t0: int, referral: int, transfer: int, agency: str, month: tuple[int, int],
+    def _orr_care(self, t0: int, referral: int, transfer: int, agency: str, *, month: tuple[int, int],
                   age: int) -> tuple[int, str] | None:
         """Placement, transfer and the stay; (leaves, facility), or None if the child aged out."""
         rng, r = self._rng, self._rates
@@ -305,7 +307,7 @@ class Lifecycle:
         rng, r = self._rng, self._rates
         sponsor_id, address = self._sponsor()
         self._add(released, RELEASED_TO_SPONSOR, ORR,
-                  (sponsor_id, self._categories.draw(rng)) + address)
+                  (sponsor_id, self._categories.draw(rng), *address))
         u = rng.random()
         if u >= r.discharge_missing_share:
             if u < r.discharge_missing_share + r.discharge_late_share:
@@ -321,7 +323,7 @@ class Lifecycle:
             else:
                 channel = self._fix_channels.draw(rng)
                 new = self._address(address[0] or self._release_states.draw(rng))
-                self._add(fixed, ADDRESS_CHANGED, _ADDRESS_CHANNEL_SOURCE[channel], (channel,) + new)
+                self._add(fixed, ADDRESS_CHANGED, _ADDRESS_CHANNEL_SOURCE[channel], (channel, *new))
         return address
 
     def _after_release(self, released: int, address: Address, unreachable: bool) -> None:
@@ -351,7 +353,7 @@ class Lifecycle:
                 u = rng.random()
                 quality = "VALID" if u < 0.97 else ("MISSING_UNIT" if u < 0.985 else "UNDELIVERABLE")
                 self._add(t, ADDRESS_CHANGED, _ADDRESS_CHANNEL_SOURCE[channel],
-                          (channel,) + self._address(state, quality))
+                          (channel, *self._address(state, quality)))
 
     def _wellbeing_calls(self, released: int, address: Address, unreachable: bool) -> None:
         rng, r = self._rng, self._rates
@@ -394,10 +396,11 @@ class Lifecycle:
         if confirmed is False and rng.random() < 0.6:
             new = self._address(address[0] or self._release_states.draw(rng))
             self._add(t + rng.randrange(5, 60) * MINUTE, ADDRESS_CHANGED, ORR_PROVIDER,
-                      ("WELLBEING_CALL",) + new)
+                      ("WELLBEING_CALL", *new))
 
-    def _court(self, community: int, nta_id: str | None, issued: int | None, served: int | None,
-               state: str, absconder: bool) -> int | None:
+    def _court(  # noqa: PLR0911, PLR0915 - one child's court path in draw order; split, it would hide the order
+            self, community: int, nta_id: str | None, issued: int | None, served: int | None, *,
+            state: str, absconder: bool) -> int | None:
         """NTA service and the hearings; returns when the case closed, if it did."""
         rng, r, horizon = self._rng, self._rates, self._horizon
         if served is None:

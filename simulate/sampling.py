@@ -39,7 +39,7 @@ class Weighted(Generic[T]):
 
 
 try:  # the C function behind NormalDist.inv_cdf, without the method's overhead
-    from _statistics import _normal_dist_inv_cdf as _normal_quantile
+    from _statistics import _normal_dist_inv_cdf as _normal_quantile  # type: ignore[import-not-found]  # C, no stubs
 except ImportError:  # pragma: no cover - other interpreters
     def _normal_quantile(p: float, mu: float, sigma: float) -> float:
         return NormalDist(mu, sigma).inv_cdf(p)

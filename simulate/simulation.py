@@ -24,15 +24,15 @@ from typing import Any
 
 from ucwatch.core.errors import UcwatchError
 from ucwatch.simulate import calibration as cal
-from ucwatch.simulate.children import Child, ChildFactory, stream_seed
+from ucwatch.simulate.children import ChildFactory, stream_seed
 from ucwatch.simulate.clock import fiscal_months, month_start_ms, next_month, to_ms
 from ucwatch.simulate.config import SimulationConfig
 from ucwatch.simulate.events import KEYS
 from ucwatch.simulate.feed import ROW_AT
 from ucwatch.simulate.sampling import apportion
-from ucwatch.simulate.spill import ArrivalBuckets, load_month
+from ucwatch.simulate.spill import ArrivalBuckets, Item, load_month
 from ucwatch.simulate.truth import GroundTruth
-from ucwatch.simulate.workers import WorkerPool
+from ucwatch.simulate.workers import Task, WorkerPool
 
 # Below this many children the start-up of worker processes costs more than it saves.
 PARALLEL_FROM_CHILDREN = 10_000
@@ -50,11 +50,11 @@ def encounter_plan(config: SimulationConfig) -> list[MonthPlan]:
     """Children per encounter month: the calibrated volumes, or scaled to config.children."""
     months = [(fy, ym, volume)
               for fy in range(config.start_fy, config.end_fy + 1)
-              for ym, volume in zip(fiscal_months(fy), cal.MONTHLY_REFERRALS[fy])]
+              for ym, volume in zip(fiscal_months(fy), cal.MONTHLY_REFERRALS[fy], strict=True)]
     if config.children is None:
         return months
     counts = apportion(config.children, [volume for _, _, volume in months])
-    return [(fy, ym, count) for (fy, ym, _), count in zip(months, counts)]
+    return [(fy, ym, count) for (fy, ym, _), count in zip(months, counts, strict=True)]
 
 
 class Simulation:
@@ -113,10 +113,10 @@ class Simulation:
             else:
                 yield from self._in_workers(plan, month_starts, directory)
 
-    def _children_by_month(self, as_of: int) -> list[tuple[int, int, tuple[int, int], list[Child]]]:
+    def _children_by_month(self, as_of: int) -> list[Task]:
         """(month index, fy, (year, month), [(serial, encounter ms)]) for months before as_of."""
         rng = random.Random(stream_seed(self.config.seed, "encounters"))
-        plan = []
+        plan: list[Task] = []
         serial = 0
         for index, (fy, (year, month), count) in enumerate(encounter_plan(self.config)):
             begin, end = month_start_ms(year, month), month_start_ms(*next_month(year, month))
@@ -128,7 +128,7 @@ class Simulation:
             plan.append((index, fy, (year, month), children))
         return plan
 
-    def _in_process(self, plan: list, month_starts: list[int], directory: str) -> Iterator[dict[str, Any]]:
+    def _in_process(self, plan: list[Task], month_starts: list[int], directory: str) -> Iterator[dict[str, Any]]:
         factory = ChildFactory(self.config)
         buckets = ArrivalBuckets(month_starts, directory)
         emitted = 0
@@ -147,7 +147,7 @@ class Simulation:
             emitted += 1
         self._truth, self._delivered_truth = factory.truth, factory.delivered_truth
 
-    def _in_workers(self, plan: list, month_starts: list[int], directory: str) -> Iterator[dict[str, Any]]:
+    def _in_workers(self, plan: list[Task], month_starts: list[int], directory: str) -> Iterator[dict[str, Any]]:
         pool = WorkerPool(self.config, self.workers, month_starts, directory)
         try:
             emitted = 0
@@ -187,14 +187,14 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load_sorted(directory: str, names: list[str], index: int) -> list[tuple]:
+def _load_sorted(directory: str, names: list[str], index: int) -> list[Item]:
     with _collector_paused():
         items = load_month(directory, names, index)
         items.sort()
     return items
 
 
-def _as_dicts(items: list[tuple]) -> Iterator[dict[str, Any]]:
+def _as_dicts(items: list[Item]) -> Iterator[dict[str, Any]]:
     keys = KEYS
     for item in items:
-        yield dict(zip(keys[item[ROW_AT + 1]], item[ROW_AT:]))
+        yield dict(zip(keys[item[ROW_AT + 1]], item[ROW_AT:], strict=True))

@@ -17,6 +17,10 @@ import marshal
 import os
 from bisect import bisect_right
 from collections.abc import Iterable
+from typing import Any
+
+Item = tuple[Any, ...]
+"""A pending delivery (feed.py); only its first value, the recorded time, matters here."""
 
 
 class ArrivalBuckets:
@@ -26,7 +30,7 @@ class ArrivalBuckets:
         self._directory = directory
         self._name = name
         self._flush_at = flush_at
-        self._buffers: list[list[tuple]] = [[] for _ in month_starts]
+        self._buffers: list[list[Item]] = [[] for _ in month_starts]
         self._sealed = 0
 
     def __len__(self) -> int:
@@ -35,7 +39,7 @@ class ArrivalBuckets:
     def bucket_of(self, ms: int) -> int:
         return bisect_right(self._starts, ms) - 1
 
-    def add(self, items: Iterable[tuple]) -> None:
+    def add(self, items: Iterable[Item]) -> None:
         starts, buffers, first_open, flush_at = self._starts, self._buffers, self._sealed, self._flush_at
         for item in items:
             index = bisect_right(starts, item[0]) - 1
@@ -52,7 +56,7 @@ class ArrivalBuckets:
             self._spill(index)
         self._sealed = max(self._sealed, through + 1)
 
-    def take(self, index: int) -> list[tuple]:
+    def take(self, index: int) -> list[Item]:
         """A month's items, sorted; months are taken in order, each once."""
         if index != self._sealed:
             raise RuntimeError(f"months are taken in order: expected {self._sealed}, got {index}")
@@ -78,9 +82,9 @@ def month_path(directory: str, name: str, index: int) -> str:
     return os.path.join(directory, f"{name}-arrivals-{index:03d}.marshal")
 
 
-def load_month(directory: str, names: Iterable[str], index: int) -> list[tuple]:
+def load_month(directory: str, names: Iterable[str], index: int) -> list[Item]:
     """Every item the named writers spilled for a month, unsorted; the files are removed."""
-    items: list[tuple] = []
+    items: list[Item] = []
     for name in names:
         path = month_path(directory, name, index)
         try:

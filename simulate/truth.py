@@ -147,7 +147,7 @@ class GroundTruth:
         return {"by_fy": {fy: c.as_dict() for fy, c in sorted(self.by_fy.items())},
                 "total": self.total().as_dict()}
 
-    def observe(self, fy: int, events: list[Event]) -> None:
+    def observe(self, fy: int, events: list[Event]) -> None:  # noqa: PLR0912, PLR0915 - one pass, hot path
         """Counts one child's events, in the order they occurred, in the cohort `fy`.
 
         Without a ChildEncountered among them the child is not counted (no FY on record).

@@ -47,7 +47,7 @@ def worker_name(index: int) -> str:
     return f"worker{index}"
 
 
-def _work(config: SimulationConfig, index: int, month_starts: list[int], directory: str,
+def _work(config: SimulationConfig, index: int, month_starts: list[int], directory: str, *,
           tasks: Any, reports: Any) -> None:
     # Histories hold no reference cycles; without the collector's periodic scans of
     # the pending items a worker runs markedly faster.
@@ -71,13 +71,14 @@ class WorkerPool:
 
     def __init__(self, config: SimulationConfig, workers: int, month_starts: list[int],
                  directory: str) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        context = (multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods()
+                   else multiprocessing.get_context("spawn"))
         self._reports = context.Queue()
         self._tasks = [context.Queue() for _ in range(workers)]
         self._processes = [
             context.Process(target=_work, name=f"ucwatch-simulate-{i}", daemon=True,
-                            args=(config, i, month_starts, directory, self._tasks[i], self._reports))
+                            args=(config, i, month_starts, directory),
+                            kwargs={"tasks": self._tasks[i], "reports": self._reports})
             for i in range(workers)]
         for process in self._processes:
             process.start()
@@ -126,7 +127,8 @@ class WorkerPool:
     def _next_report(self) -> tuple[str, int, Any]:
         while True:
             try:
-                return self._reports.get(timeout=_POLL_S)
+                report: tuple[str, int, Any] = self._reports.get(timeout=_POLL_S)
+                return report
             except queue.Empty:
                 dead = [p for p in self._processes if p.exitcode not in (None, 0)]
                 if dead:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 try:
-    import orjson
+    import orjson  # type: ignore[import-not-found, unused-ignore]  # optional: absent, or present and typed
 
     def _dumps(event: dict[str, Any]) -> bytes:
-        return orjson.dumps(event)
+        line: bytes = orjson.dumps(event)
+        return line
 except ImportError:  # orjson is optional
     import json
 
@@ -28,13 +29,14 @@ except ImportError:  # orjson is optional
 _CHUNK = 4096
 
 
-def write_jsonl(events: Iterable[dict[str, Any]], path_or_file: str | Path | IO[Any]) -> int:
+def write_jsonl(events: Iterable[dict[str, Any]], path_or_file: str | Path | BinaryIO | io.TextIOBase) -> int:
     """Writes every event, one per line; returns how many were written."""
     if isinstance(path_or_file, (str, Path)):
         with open(path_or_file, "wb") as fh:
             return _write(events, fh.write)
     if isinstance(path_or_file, io.TextIOBase):
-        return _write(events, lambda data: path_or_file.write(data.decode("utf-8")))
+        text = path_or_file
+        return _write(events, lambda data: text.write(data.decode("utf-8")))
     return _write(events, path_or_file.write)
 
 

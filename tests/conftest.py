@@ -53,14 +53,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("kafka-home")
     port = _free_port_pair()
     env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(port)}
-    started = subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, capture_output=True, text=True)
+    started = subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, capture_output=True, text=True, check=False)
     if started.returncode != 0:
-        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True)
+        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True, check=False)
         pytest.fail(f"the test broker did not start:\n{started.stdout}\n{started.stderr}")
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True)
+        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -72,14 +72,28 @@ def confluent_registry_url() -> Iterator[str]:
         yield existing
         return
     env = {**os.environ, "UCWATCH_REGISTRY_PORT": str(_free_port_pair())}
-    started = subprocess.run(["bash", str(REGISTRY_SCRIPT), "start"], env=env, capture_output=True, text=True)
+    started = subprocess.run(["bash", str(REGISTRY_SCRIPT), "start"], env=env, capture_output=True, text=True,
+                             check=False)
     if started.returncode != 0:
-        subprocess.run(["bash", str(REGISTRY_SCRIPT), "stop"], env=env, capture_output=True, text=True)
+        subprocess.run(["bash", str(REGISTRY_SCRIPT), "stop"], env=env, capture_output=True, text=True, check=False)
         pytest.fail(f"the test registry did not start:\n{started.stdout}\n{started.stderr}")
     try:
         yield started.stdout.strip().splitlines()[-1]
     finally:
-        subprocess.run(["bash", str(REGISTRY_SCRIPT), "stop"], env=env, capture_output=True, text=True)
+        subprocess.run(["bash", str(REGISTRY_SCRIPT), "stop"], env=env, capture_output=True, text=True, check=False)
+
+
+MARKER_OF_FIXTURE = {"kafka_bootstrap": "kafka", "confluent_registry_url": "registry"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers tell the truth: a test that needs the broker or the registry says so, so
+    that `-m "not kafka"` really runs without them."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in fixtures and item.get_closest_marker(marker) is None:
+                raise pytest.UsageError(f"{item.nodeid} uses {fixture} but is not marked {marker}")
 
 
 def unique_topics(prefix: str = "t") -> TopicsSettings:

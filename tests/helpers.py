@@ -86,7 +86,7 @@ def insert_simulated_events(client: Any, database: str, events: Any, batch: int 
     rows: list[list[Any]] = []
     offset = 0
     for event in events:
-        rows.append(EVENTS.to_row(simulated_record(event)) + [0, offset])
+        rows.append([*EVENTS.to_row(simulated_record(event)), 0, offset])
         offset += 1
         if len(rows) >= batch:
             client.insert(f"{database}.{EVENTS.table}", rows, column_names=list(EVENTS.columns))

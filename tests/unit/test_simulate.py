@@ -133,7 +133,7 @@ def run() -> tuple[RunStats, GroundTruth]:
 def test_vocabulary_matches_the_avro_schemas() -> None:
     schemas = _schemas()
     assert set(EVENT_TYPES) == set(schemas)
-    for name, fields in zip(EVENT_TYPES, FIELDS):
+    for name, fields in zip(EVENT_TYPES, FIELDS, strict=True):
         assert tuple(f["name"] for f in schemas[name]["fields"][7:]) == fields, name
     agency = schemas["CaseClosed"]["fields"][5]["type"]
     assert tuple(agency["symbols"]) == SOURCES
@@ -251,7 +251,7 @@ def test_truth_only_once_the_events_are_exhausted() -> None:
     events = sim.events()
     next(events)
     with pytest.raises(SimulationNotFinished):
-        sim.truth
+        _ = sim.truth
     list(events)
     assert sim.truth.total().encounters == 50
 
@@ -380,7 +380,7 @@ def test_wellbeing_calls(run: tuple[RunStats, GroundTruth]) -> None:
 
 
 def test_nta_backlog_and_failures_to_appear(run: tuple[RunStats, GroundTruth]) -> None:
-    stats, truth = run
+    _, truth = run
     total = truth.total()
     assert total.nta_not_served_share == pytest.approx(0.65, abs=0.04)
     assert total.fta_share_of_served == pytest.approx(0.20, abs=0.03)

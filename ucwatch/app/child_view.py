@@ -7,6 +7,7 @@ The read is audit-logged first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -16,25 +17,28 @@ from ucwatch.core.audit import record_access
 from ucwatch.core.errors import TopicMissing
 from ucwatch.core.kafka_admin import client_config
 from ucwatch.core.settings import Settings
-from ucwatch.core.topic_reader import read_to_end
+from ucwatch.core.topic_reader import Record, read_to_end
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder
 
 
 def partition_of(key: bytes, partitions: int) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return partition
 
 
 def child_view(settings: Settings, child_id: str) -> dict[str, Any] | None:
     record_access(settings, "read_child_state", child_id)
-    decoder = Decoder(registry_for(settings.schema_registry.url, default_catalog()), default_catalog())
+    decoder = Decoder(registry_for(settings.schema_registry, default_catalog()), default_catalog())
     key = child_id.encode()
     snapshot = None
     for record in _records_of(settings, settings.topics.child_state.name, key):
-        snapshot = decoder.decode(record.value)
+        snapshot = None if record.value is None else decoder.decode(record.value)  # None: a tombstone
     latest: dict[str, dict[str, Any]] = {}
     for record in _records_of(settings, settings.topics.alerts.name, key):
+        if record.value is None:
+            continue
         change = decoder.decode(record.value)
         if change["sequence"] >= latest.get(change["alert_id"], {}).get("sequence", 0):
             latest[change["alert_id"]] = change
@@ -46,7 +50,7 @@ def child_view(settings: Settings, child_id: str) -> dict[str, Any] | None:
             "closed_alerts": sum(1 for a in latest.values() if a["status"] != "OPEN")}
 
 
-def _records_of(settings: Settings, topic: str, key: bytes):
+def _records_of(settings: Settings, topic: str, key: bytes) -> Iterator[Record]:
     consumer = Consumer({**client_config(settings), "group.id": "ucwatch-child-view"})
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]

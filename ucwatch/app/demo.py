@@ -25,11 +25,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from ucwatch.analysts.query_service import endpoint_path
 from ucwatch.analysts.report import COUNTS as REPORT_COUNTS
 from ucwatch.app import kafka_local
+from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
 from ucwatch.core.progress import wait_until_caught_up
 from ucwatch.core.settings import KafkaSettings, Settings
@@ -48,18 +51,19 @@ WINDOW_END = datetime(2023, 10, 1, tzinfo=UTC)
 """The end of the simulated FY2019-2023 window: the clock is ticked to it."""
 
 
-def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool = False) -> int:
+def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool = False) -> ExitCode:
     demo_dir = (settings.data_dir / "demo").resolve()
     kafka_home = demo_dir / "kafka"
     os.environ["UCWATCH_KAFKA_HOME"] = str(kafka_home)
     os.environ["UCWATCH_KAFKA_PORT"] = str(DEMO_PORT)
     _step(1, f"fresh local Kafka in {kafka_home} (port {DEMO_PORT})")
-    kafka_local.run(["reset"]) if kafka_home.exists() else None
+    if kafka_home.exists():
+        kafka_local.run(["reset"], settings)
     if demo_dir.exists():
         shutil.rmtree(demo_dir)
-    if kafka_local.run(["start"]) != 0:
+    if kafka_local.run(["start"], settings) != 0:
         print("demo: Kafka did not start; see the log above")
-        return 3
+        return ExitCode.UNREACHABLE
     try:
         settings = dataclasses.replace(
             settings, data_dir=demo_dir,
@@ -71,10 +75,10 @@ def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool
                   f"UCWATCH_KAFKA_HOME={kafka_home} UCWATCH_KAFKA_PORT={DEMO_PORT} ucwatch kafka stop")
         else:
             _step(9, "stopping the demo's Kafka")
-            kafka_local.run(["stop"])
+            kafka_local.run(["stop"], settings)
 
 
-def _run(settings: Settings, children: int, seed: int) -> int:
+def _run(settings: Settings, children: int, seed: int) -> ExitCode:
     _step(2, "creating topics")
     ensure_topics(wait_for_kafka(settings), settings)
 
@@ -92,10 +96,10 @@ def _run(settings: Settings, children: int, seed: int) -> int:
     decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
     on_kafka: Counter[str] = Counter()
     keys_match = True
-    for record in read_to_end(settings.kafka.bootstrap, settings.topics.lifecycle.name):
-        event = decoder.decode(record.value)
+    for key, value in _values(settings, settings.topics.lifecycle.name):
+        event = decoder.decode(value)
         on_kafka[event["event_type"]] += 1
-        keys_match &= record.key.decode() == event["child_id"]
+        keys_match &= key is not None and key.decode() == event["child_id"]
     print(f"   {'event type':<28}{'published':>10}{'on Kafka':>10}")
     for event_type in sorted(set(on_kafka) | set(summary.published_by_type)):
         print(f"   {event_type:<28}{summary.published_by_type[event_type]:>10,}{on_kafka[event_type]:>10,}")
@@ -110,7 +114,7 @@ def _run(settings: Settings, children: int, seed: int) -> int:
     if ok:
         ok = _report(settings, simulation)
     print("\ndemo: " + ("OK" if ok else "FAILED: see above"))
-    return 0 if ok else 1
+    return ExitCode.OK if ok else ExitCode.REJECTED
 
 
 def _detect(settings: Settings, truth: object) -> bool:
@@ -131,16 +135,15 @@ def _detect(settings: Settings, truth: object) -> bool:
         worker.terminate()
         worker.wait(60)
     decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
-    latest: dict[str, dict] = {}
+    latest: dict[str, dict[str, Any]] = {}
     changes: Counter[tuple[str, str]] = Counter()
-    for record in read_to_end(settings.kafka.bootstrap, settings.topics.alerts.name):
-        alert = decoder.decode(record.value)
+    for _, value in _values(settings, settings.topics.alerts.name):
+        alert = decoder.decode(value)
         changes[(alert["rule"], alert["change"])] += 1
         if alert["sequence"] >= latest.get(alert["alert_id"], {}).get("sequence", 0):
             latest[alert["alert_id"]] = alert
     notices = Counter((n["kind"], n["recipient"]) for n in
-                      (decoder.decode(r.value) for r in
-                       read_to_end(settings.kafka.bootstrap, settings.topics.notifications.name)))
+                      (decoder.decode(value) for _, value in _values(settings, settings.topics.notifications.name)))
     rules = sorted({rule for rule, _ in changes})
     kinds = ["OPENED", "ESCALATED", "RESOLVED", "RETRACTED", "CANCELLED"]
     print(f"   {'rule':<26}" + "".join(f"{k.lower():>10}" for k in kinds) + f"{'open now':>10}")
@@ -163,7 +166,7 @@ def _land(settings: Settings) -> bool:
     log_path = settings.data_dir / "sink.log"
     command = [sys.executable, "-m", "ucwatch.app.cli"]
     with log_path.open("ab") as log:
-        sink = subprocess.Popen(command + ["sink", "--until-caught-up"], env=_environment(settings),
+        sink = subprocess.Popen([*command, "sink", "--until-caught-up"], env=_environment(settings),
                                 stdout=log, stderr=subprocess.STDOUT)
     print(f"   sink started (log: {log_path}); store {settings.clickhouse_dsn}")
     endpoint = endpoint_path(settings)
@@ -175,12 +178,12 @@ def _land(settings: Settings) -> bool:
         print(f"   an analyst's query while the sink runs (through its query service):\n   $ ucwatch sql \"{query}\"")
         analyst = _environment(settings) | {"UCWATCH_ACTOR": "demo-analyst"}
         for _ in range(30):  # until the first batches have landed
-            answer = subprocess.run(command + ["sql", "--format", "csv", query], env=analyst,
-                                    capture_output=True, text=True)
+            answer = subprocess.run([*command, "sql", "--format", "csv", query], env=analyst,
+                                    capture_output=True, text=True, check=False)
             if answer.returncode != 0 or not answer.stdout.splitlines()[1].startswith("0,") or sink.poll() is not None:
                 break
             time.sleep(0.5)
-        answer = subprocess.run(command + ["sql", query], env=analyst, capture_output=True, text=True)
+        answer = subprocess.run([*command, "sql", query], env=analyst, capture_output=True, text=True, check=False)
         print(_indent(answer.stdout or answer.stderr))
     if sink.wait(1800) != 0:
         print(f"   the sink failed; see {log_path}")
@@ -195,8 +198,8 @@ def _land(settings: Settings) -> bool:
     finally:
         client.close()
     print(f"   {'table':<16}{'on Kafka':>12}{'in ClickHouse':>15}")
-    for table in landed:
-        print(f"   {table:<16}{on_kafka[table]:>12,}{landed[table]:>15,}")
+    for table, rows in landed.items():
+        print(f"   {table:<16}{on_kafka[table]:>12,}{rows:>15,}")
     return landed == on_kafka
 
 
@@ -204,9 +207,10 @@ def _report(settings: Settings, simulation: Simulation) -> bool:
     as_of = simulation.config.effective_as_of
     _step(8, f"ucwatch report --as-of {as_of.date()}: the oversight figures, from ClickHouse")
     command = [sys.executable, "-m", "ucwatch.app.cli", "report", "--as-of", as_of.isoformat()]
-    text = subprocess.run(command, env=_environment(settings), capture_output=True, text=True)
+    text = subprocess.run(command, env=_environment(settings), capture_output=True, text=True, check=False)
     print(_indent(text.stdout or text.stderr))
-    figures = subprocess.run(command + ["--format", "json"], env=_environment(settings), capture_output=True, text=True)
+    figures = subprocess.run([*command, "--format", "json"], env=_environment(settings), capture_output=True,
+                             text=True, check=False)
     if text.returncode != 0 or figures.returncode != 0:
         return False
     report = json.loads(figures.stdout)
@@ -227,13 +231,20 @@ def _records_on_kafka(settings: Settings) -> dict[str, int]:
     """Records per table as the topics hold them (ticks left out; child state: one per child)."""
     decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
     topics = settings.topics
-    events = sum(1 for r in read_to_end(settings.kafka.bootstrap, topics.lifecycle.name)
-                 if not decoder.decode_named(r.value)[0].endswith("ClockTick"))
+    events = sum(1 for _, value in _values(settings, topics.lifecycle.name)
+                 if not decoder.decode_named(value)[0].endswith("ClockTick"))
     children = {r.key for r in read_to_end(settings.kafka.bootstrap, topics.child_state.name)}
     return {"events": events,
             "alerts": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.alerts.name)),
             "notifications": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.notifications.name)),
             "child_state": len(children)}
+
+
+def _values(settings: Settings, topic: str) -> Iterator[tuple[bytes | None, bytes]]:
+    """(key, value) of every record of `topic` but tombstones."""
+    for record in read_to_end(settings.kafka.bootstrap, topic):
+        if record.value is not None:
+            yield record.key, record.value
 
 
 def _indent(text: str) -> str:

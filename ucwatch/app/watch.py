@@ -1,13 +1,14 @@
 """Printing a topic as JSON Lines, from the beginning, optionally following it live:
 `ucwatch alerts`, `ucwatch notifications`, `ucwatch deadletters`. The first way
-operations staff watch what ucwatch says; `--child` keeps one child's records only."""
+operations staff watch what ucwatch says; `--child` keeps one child's records only.
+The command audit-logs the read before calling `print_topic`."""
 
 from __future__ import annotations
 
 import json
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any, TextIO
 
@@ -25,12 +26,13 @@ Render = Callable[[bytes], dict[str, Any]]
 
 
 def avro_renderer(settings: Settings) -> Render:
-    decoder = Decoder(registry_for(settings.schema_registry.url, default_catalog()), default_catalog())
+    decoder = Decoder(registry_for(settings.schema_registry, default_catalog()), default_catalog())
     return decoder.decode
 
 
 def json_renderer(value: bytes) -> dict[str, Any]:
-    return json.loads(value)
+    document: dict[str, Any] = json.loads(value)
+    return document
 
 
 def print_topic(settings: Settings, topic: str, render: Render, *, follow: bool = False,
@@ -40,14 +42,14 @@ def print_topic(settings: Settings, topic: str, render: Render, *, follow: bool 
     wanted = child.encode() if child else None
     for key, value in (_follow(settings, topic) if follow else
                        ((r.key, r.value) for r in read_to_end(settings.kafka.bootstrap, topic))):
-        if wanted is not None and key != wanted:
+        if (wanted is not None and key != wanted) or value is None:  # None: a tombstone
             continue
         print(json.dumps(render(value), default=json_default), file=out, flush=follow)
         printed += 1
     return printed
 
 
-def _follow(settings: Settings, topic: str):
+def _follow(settings: Settings, topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
     consumer = Consumer({**client_config(settings), "group.id": f"watch-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:

@@ -1,6 +1,6 @@
 """The foundation every component stands on; it imports nothing else of ucwatch.
 
-- `errors`: the exception tree, one root (`UcwatchError`).
+- `errors`: the exception tree, one root (`UcwatchError`); `exit_codes`: every exit status.
 - `settings`: one settings object from defaults, a TOML file and the environment.
 - `pseudonym`: keyed-HMAC tokens instead of A-numbers and names.
 - `kafka_admin`: client configuration, waiting for the broker, creating topics.
@@ -8,5 +8,5 @@
 - `progress`: how far a consumer group has committed (lag).
 - `deadletter`: the dead-letter record and its writer, for every component.
 - `audit`: who read or did what, written to the audit topic.
-- `retry`: the one back-off loop.
+- `retry`: the one back-off loop; `progress_bar`: progress of a long command, on stderr.
 """

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,8 +146,9 @@ class DeadLetterWriter:
         self._failures: list[str] = []
 
     def send(self, letter: DeadLetter) -> None:
-        headers = [("ucwatch.dlq.reason", letter.reason_code.encode()),
-                   ("ucwatch.dlq.origin", letter.origin.encode("utf-8", "replace"))]
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("ucwatch.dlq.reason", letter.reason_code.encode()),
+            ("ucwatch.dlq.origin", letter.origin.encode("utf-8", "replace"))]
         if letter.line is not None:
             headers.append(("ucwatch.dlq.line", str(letter.line).encode()))
         log.warning("dead-lettering %s%s: %s", letter.origin,

@@ -2,12 +2,14 @@
 
     UcwatchError
      +-- SettingsError          a setting is unknown, mistyped or out of range
+     +-- UsageError             a command-line value is refused (beyond what the parser checks)
      +-- ContractError          an event breaks the event contract (schemas/)
      |    +-- UnknownEventType
      |    +-- SchemaIdUnknown   a framed record names a schema id the registry lacks
      +-- RegistryError          the schema registry refused or could not be reached
      +-- KafkaUnavailable       no broker answered within the retry budget
      +-- DeliveryError          the broker did not acknowledge some records
+     |    +-- AuditNotWritten   an audit entry could not be written, so nothing was shown
      +-- PseudonymKeyError      the HMAC key is missing or too weak
      +-- InputFileError         an input file is missing or unreadable as a whole
      +-- TopicMissing           a topic to read does not exist (yet)
@@ -24,6 +26,10 @@ class UcwatchError(Exception):
 
 
 class SettingsError(UcwatchError):
+    pass
+
+
+class UsageError(UcwatchError):
     pass
 
 
@@ -63,19 +69,37 @@ class RegistryError(UcwatchError):
 
 
 class KafkaUnavailable(UcwatchError):
-    def __init__(self, bootstrap: str, attempts: int, last_error: str) -> None:
+    """No broker answered. `before` says what the command was about to do (``publishing
+    anything``, ``reading ucwatch.alerts``), so the message tells what did not happen."""
+
+    def __init__(self, bootstrap: str, attempts: int, last_error: str, *,
+                 before: str = "doing anything") -> None:
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         super().__init__(
-            f"Kafka at {bootstrap} did not answer after {attempts} attempts ({last_error}); "
-            "nothing was published. Start it with `ucwatch kafka start` or check "
-            "UCWATCH_KAFKA_BOOTSTRAP.")
+            f"Kafka at {bootstrap} did not answer after {tries} ({last_error}); gave up before "
+            f"{before}. Start it with `ucwatch kafka start` or check UCWATCH_KAFKA_BOOTSTRAP.")
         self.bootstrap = bootstrap
         self.attempts = attempts
+        self.last_error = last_error
+        self.before = before
 
 
 class DeliveryError(UcwatchError):
     def __init__(self, failures: int, first_error: str) -> None:
         super().__init__(f"{failures} record(s) were not acknowledged by Kafka; first error: {first_error}")
         self.failures = failures
+        self.first_error = first_error
+
+
+class AuditNotWritten(DeliveryError):
+    """The audit entry of a read was not acknowledged: the read does not happen."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        UcwatchError.__init__(self, f"the audit entry for {action} could not be written ({reason}); "
+                                    "nothing was shown")
+        self.failures = 1
+        self.first_error = reason
+        self.action = action
 
 
 class PseudonymKeyError(UcwatchError):
@@ -87,7 +111,7 @@ class InputFileError(UcwatchError):
 
 
 class TopicMissing(UcwatchError):
-    def __init__(self, topic: str, detail: str) -> None:
-        super().__init__(f"topic {topic} cannot be read ({detail}); create the topics with "
+    def __init__(self, topic: str, detail: str, *, access: str = "read") -> None:
+        super().__init__(f"topic {topic} cannot be {access} ({detail}); create the topics with "
                          "`ucwatch topics create` or check the topic settings")
         self.topic = topic

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # where it is defined; confluent_kafka.admin does not export it
 
-from ucwatch.core.errors import KafkaUnavailable, SettingsError
+from ucwatch.core.errors import KafkaUnavailable, SettingsError, TopicMissing
 from ucwatch.core.retry import Backoff, RetryExhausted, poll_until, retry
 from ucwatch.core.settings import Settings, TopicSettings
 
@@ -24,19 +25,23 @@ log = logging.getLogger(__name__)
 KAFKA_LOGGER = logging.getLogger("ucwatch.librdkafka")
 
 
-def client_config(settings: Settings) -> dict[str, object]:
+def client_config(settings: Settings) -> dict[str, Any]:
     """Connection settings every confluent-kafka client of ucwatch shares."""
     return {"bootstrap.servers": settings.kafka.bootstrap, "logger": KAFKA_LOGGER,
             "log.connection.close": False}
 
 
-def wait_for_kafka(settings: Settings, timeout_s: float | None = None) -> AdminClient:
+def wait_for_kafka(settings: Settings, timeout_s: float | None = None, *,
+                   before: str = "doing anything") -> AdminClient:
+    """An admin client once the broker answers; KafkaUnavailable after the retry budget.
+    `before` says what the caller was about to do, for the error message."""
     timeout_s = settings.kafka.connect_timeout_s if timeout_s is None else timeout_s
     # Until the broker answers, librdkafka reports every refused connection; one summary
     # error at the end says more than hundreds of those lines.
     quiet = logging.getLogger("ucwatch.librdkafka.probe")
     quiet.setLevel(logging.CRITICAL)
-    probe = AdminClient({**client_config(settings), "logger": quiet})
+    probe_config: dict[str, Any] = {**client_config(settings), "logger": quiet}
+    probe = AdminClient(probe_config)
 
     def report(attempt: int, failure: BaseException, delay: float) -> None:
         log.warning("Kafka at %s not reachable yet (attempt %d: %s); retrying in %.1f s",
@@ -46,7 +51,8 @@ def wait_for_kafka(settings: Settings, timeout_s: float | None = None) -> AdminC
         retry(lambda: probe.list_topics(timeout=5.0), retry_on=lambda exc: isinstance(exc, KafkaException),
               backoff=Backoff(first_s=0.5, max_s=5.0), deadline_s=timeout_s, on_retry=report)
     except RetryExhausted as exc:
-        raise KafkaUnavailable(settings.kafka.bootstrap, exc.attempts, kafka_reason(exc.last)) from None
+        raise KafkaUnavailable(settings.kafka.bootstrap, exc.attempts, kafka_reason(exc.last),
+                               before=before) from None
     return AdminClient(client_config(settings))
 
 
@@ -56,6 +62,15 @@ def kafka_reason(failure: BaseException) -> str:
     if isinstance(error, KafkaError):
         return error.str()
     return str(failure)
+
+
+def require_topic(admin: AdminClient, name: str, *, access: str = "written") -> None:
+    """Raises TopicMissing unless topic `name` exists (before writing to it, which would
+    otherwise wait out the delivery timeout)."""
+    metadata = admin.list_topics(name, timeout=10).topics.get(name)
+    if metadata is None or metadata.error is not None:
+        detail = metadata.error.str() if metadata is not None and metadata.error else "no such topic"
+        raise TopicMissing(name, detail, access=access)
 
 
 def topic_config(topic: TopicSettings, settings: Settings) -> dict[str, str]:
@@ -83,7 +98,7 @@ def ensure_topics(admin: AdminClient, settings: Settings,
             created.append(topic.name)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
+                raise SettingsError(f"topic {topic.name} cannot be created: {kafka_reason(exc)}") from exc
     existing = _metadata_showing(admin, [t.name for t in wanted])
     for topic in wanted:
         partitions = len(existing[topic.name].partitions) if topic.name in existing else 0

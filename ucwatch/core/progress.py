@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -31,12 +32,13 @@ def remaining(settings: Settings) -> int | None:
             ends = [consumer.get_watermark_offsets(tp, timeout=10) for tp in committed]
         except KafkaException:  # the group coordinator or a leader is still moving
             return None
-        return sum(high - (tp.offset if tp.offset >= 0 else low) for tp, (low, high) in zip(committed, ends))
+        return sum(high - (tp.offset if tp.offset >= 0 else low)
+                   for tp, (low, high) in zip(committed, ends, strict=True))
     finally:
         consumer.close()
 
 
-def wait_until_caught_up(settings: Settings, timeout_s: float, alive=lambda: True) -> None:
+def wait_until_caught_up(settings: Settings, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> None:
     """Returns once every lifecycle record is committed; raises TimeoutError otherwise."""
     deadline = time.monotonic() + timeout_s
     while (left := remaining(settings)) != 0:

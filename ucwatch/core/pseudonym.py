@@ -18,7 +18,7 @@ import hmac
 import os
 import re
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from ucwatch.core.errors import PseudonymKeyError
@@ -27,7 +27,7 @@ SYNTHETIC_PREFIX = "SYN-"
 MIN_KEY_BYTES = 32
 
 
-class IdKind(str, Enum):
+class IdKind(StrEnum):
     CHILD = "CH"
     SPONSOR = "SP"
     FACILITY = "FA"
@@ -42,7 +42,7 @@ A_NUMBER_PATTERN = re.compile(r"^A?-?\d{3}-?\d{3}-?\d{2,3}$", re.IGNORECASE)
 
 def is_token(value: str, kind: IdKind) -> bool:
     match = TOKEN_PATTERN.match(value)
-    return bool(match) and match.group("kind") == kind.value
+    return match is not None and match.group("kind") == kind.value
 
 
 def is_synthetic_token(value: str) -> bool:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ucwatch.core.errors import TopicMissing
 from ucwatch.core.retry import Backoff, RetryExhausted, retry
@@ -23,7 +23,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: dict[str, bytes]
+    headers: dict[str, bytes | None]
 
 
 def _watermarks(consumer: Consumer, partition: TopicPartition, attempts: int = 20) -> tuple[int, int]:
@@ -66,8 +66,18 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0,
             for message in consumer.consume(1000, 0.5):
                 if message.error():
                     continue
-                positions[message.partition()] = message.offset() + 1
-                yield Record(message.topic(), message.partition(), message.offset(), message.key(),
-                             message.value(), dict(message.headers() or []))
+                record = _record(message)
+                positions[record.partition] = record.offset + 1
+                yield record
     finally:
         consumer.close()
+
+
+def _record(message: Message) -> Record:
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a consumed message has no topic, partition or offset")
+    headers = message.headers() or []
+    items = headers.items() if isinstance(headers, dict) else headers
+    return Record(topic, partition, offset, message.key(), message.value(),
+                  {name: value.encode() if isinstance(value, str) else value for name, value in items})

@@ -16,13 +16,14 @@ LAYERS = {
     "ucwatch.schemas": 1,
     "ucwatch.producers": 2, "ucwatch.streams": 2, "ucwatch.sinks": 2, "ucwatch.notify": 2,
     "ucwatch.simulate": 3, "ucwatch.analysts": 3,
-    "ucwatch.app": 4,
+    "ucwatch.console": 4, "ucwatch.app": 4,
 }
 ALLOWED_SIDEWAYS = {
     ("ucwatch.simulate", "ucwatch.producers"),  # the simulator publishes through the SDK
     ("ucwatch.analysts", "ucwatch.sinks"),      # analysts read the tables the sink owns
+    ("ucwatch.app", "ucwatch.console"),         # the command line starts the console
 }
-TOP_LEVEL_NAMES = {"schemas", "producers", "streams", "sinks", "notify", "analysts", "simulate"}
+TOP_LEVEL_NAMES = {"schemas", "producers", "streams", "sinks", "notify", "analysts", "simulate", "console"}
 
 
 def _sources() -> list[Path]:

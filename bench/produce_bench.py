@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -46,22 +48,58 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
+def _simulated(count: int) -> list[dict[str, Any]]:
+    return list(itertools.islice(simulate(SimulationConfig(seed=11, children=max(100, count // 14))), count))
+
+
+def _baseline(settings: Settings, encoded: list[tuple[bytes, bytes]]) -> float:
+    """confluent-kafka alone, producing the pre-encoded bytes with the SDK's settings."""
+    baseline = Producer({**client_config(settings), "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
+                         "queue.buffering.max.messages": 1_000_000})
+    topic = settings.topics.alerts.name  # an empty topic of the same shape
+    started = time.perf_counter()
+    for key, value in encoded:
+        while True:
+            try:
+                baseline.produce(topic, value, key)
+                break
+            except BufferError:
+                baseline.poll(0.05)
+    baseline.flush()
+    return time.perf_counter() - started
+
+
+def _sdk(settings: Settings, events: list[dict[str, Any]]) -> float:
+    producer = EventProducer(settings)
+    started = time.perf_counter()
+    for event in events:
+        producer.publish(event)
+    producer.flush()
+    return time.perf_counter() - started
+
+
+def _file(settings: Settings, scratch: Path, events: list[dict[str, Any]]) -> float:
+    source = scratch / "events.jsonl"
+    source.write_text("".join(json.dumps(event) + "\n" for event in events))
+    started = time.perf_counter()
+    summary = produce_files(settings, [source])
+    seconds = time.perf_counter() - started
+    assert summary.published == len(events), summary.as_dict()
+    return seconds
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     args = parser.parse_args()
 
-    events = []
-    for event in simulate(SimulationConfig(seed=11, children=max(100, args.events // 14))):
-        events.append(event)
-        if len(events) == args.events:
-            break
+    events = _simulated(args.events)
     count = len(events)
     catalog = default_catalog()
     contract = EventContract(catalog)
     encoder = Encoder(EmbeddedRegistry(catalog), "bench")
-
     started = time.perf_counter()
     normalized = [contract.normalize(event) for event in events]
     validate_s = time.perf_counter() - started
@@ -71,39 +109,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         settings = _settings(args.bootstrap, Path(scratch))
+        file_settings = dataclasses.replace(settings, topics=_settings(args.bootstrap, Path(scratch)).topics)
         admin = wait_for_kafka(settings)
         ensure_topics(admin, settings)
-
-        baseline = Producer({**client_config(settings), "enable.idempotence": True, "acks": "all",
-                             "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
-                             "queue.buffering.max.messages": 1_000_000})
-        topic = settings.topics.alerts.name  # an empty topic of the same shape
-        started = time.perf_counter()
-        for key, value in encoded:
-            while True:
-                try:
-                    baseline.produce(topic, value, key)
-                    break
-                except BufferError:
-                    baseline.poll(0.05)
-        baseline.flush()
-        baseline_s = time.perf_counter() - started
-
-        producer = EventProducer(settings)
-        started = time.perf_counter()
-        for event in events:
-            producer.publish(event)
-        producer.flush()
-        sdk_s = time.perf_counter() - started
-
-        source = Path(scratch) / "events.jsonl"
-        source.write_text("".join(json.dumps(event) + "\n" for event in events))
-        file_settings = dataclasses.replace(settings, topics=_settings(args.bootstrap, Path(scratch)).topics)
         ensure_topics(admin, file_settings)
-        started = time.perf_counter()
-        summary = produce_files(file_settings, [source])
-        file_s = time.perf_counter() - started
-        assert summary.published == count, summary.as_dict()
+        baseline_s = _baseline(settings, encoded)
+        sdk_s = _sdk(settings, events)
+        file_s = _file(file_settings, Path(scratch), events)
         admin.delete_topics([t.name for s in (settings, file_settings) for t in s.topics.all()])
 
     base_rate = _rate(count, baseline_s)

@@ -1,7 +1,10 @@
 """What upstream systems use to publish lifecycle events.
 
 - `sdk`: validate, serialize and produce events keyed by child_id (`EventProducer`).
-- `deadletter`: where rejected input goes, with the reason.
-- `files` and `importer`: `ucwatch produce FILE...` for agencies that export files.
-- `simulate`: a seeded generator of synthetic histories calibrated to the domain figures.
+- `lines`: an export file split into physical lines, as bytes, in bounded memory.
+- `files`: each line decoded and parsed by itself (JSON Lines, CSV), or its read error.
+- `importer`: `ucwatch produce FILE...`: publish or dead-letter every line, checkpointed.
+- `journal`: which lines of a file Kafka already acknowledged, so a retry repeats none.
+- `run`: the command: check the files, reach Kafka, import with progress.
+Dead letters are built by `ucwatch.core.deadletter`; the simulator is `ucwatch.simulate`.
 """

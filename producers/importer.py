@@ -2,11 +2,20 @@
 
 For each line: already handled by an earlier run (journal) -> skipped; unreadable or
 breaking the contract -> dead-letter topic with the reason, file and line; otherwise
-published through the SDK. Every `checkpoint_lines` lines, and at the end:
+published through the SDK. Every `checkpoint_lines` lines, at the end, and on the way out
+of any exception:
 
 1. flush the event producer (Kafka has acknowledged every event produced so far);
 2. flush the dead-letter producer (and every rejected line is on the dead-letter topic);
 3. record those lines in the journal, then write the journal atomically.
+
+A line cannot stop the file. Whatever goes wrong with one line (unreadable, refused by the
+contract, or an exception nobody expected, coded `internal_error`) makes a dead letter for
+that line, and dead-lettered lines are journaled like published ones, so a retry repeats
+neither. If building or serializing the dead letter fails too, a bare one (the line's
+file, number, size, hash and the reason) is sent instead. What is no line's fault (the
+schema registry unreachable, a UcwatchError other than ContractError) stops the run, after
+the checkpoint.
 
 A crash between 1 and 3 loses nothing: the journal lags, so the retry republishes that
 stretch (duplicates by event_id, which consumers drop). A delivery failure keeps the
@@ -15,20 +24,52 @@ lines of that stretch out of the journal, so the next run sends them again.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaException
 
 from ucwatch.core import deadletter
-from ucwatch.core.deadletter import DeadLetter, DeadLetterWriter
-from ucwatch.core.errors import ContractError, DeliveryError
-from ucwatch.producers.files import InputLine, detect_format, read_lines
+from ucwatch.core.deadletter import DeadLetter
+from ucwatch.core.errors import ContractError, DeliveryError, UcwatchError
+from ucwatch.core.exit_codes import ExitCode
+from ucwatch.producers.files import INTERNAL_ERROR, InputLine, detect_format, internal_error, read_lines
 from ucwatch.producers.journal import ImportJournal
-from ucwatch.producers.sdk import EventProducer
+from ucwatch.schemas.contract import EventContract, shown_name
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_UNDELIVERED = 0, 1, 2, 3, 4
+log = logging.getLogger("ucwatch.produce")
+
+PROGRESS_EVERY_LINES = 1024
+INTERRUPTED_FLUSH_S = 10.0
+"""On the way out of an exception, wait this long for acknowledgements before giving up."""
+
+
+class Publisher(Protocol):
+    """What the importer needs of `EventProducer` (tests pass a double)."""
+
+    topic: str
+    contract: EventContract
+
+    def publish(self, event: Mapping[str, Any], *, from_text: bool = False) -> str: ...
+
+    def flush(self, timeout_s: float = 120.0) -> None: ...
+
+
+class LetterSender(Protocol):
+    """What the importer needs of `DeadLetterWriter`."""
+
+    def send(self, letter: DeadLetter) -> None: ...
+
+    def flush(self, timeout_s: float = 120.0) -> list[str]: ...
+
+
+class Progress(Protocol):
+    def update(self, done: int, total: int | None = None) -> None: ...
 
 
 @dataclass
@@ -44,16 +85,24 @@ class ImportSummary:
     delivery_errors: list[str] = field(default_factory=list)
 
     @property
-    def exit_code(self) -> int:
+    def internal_errors(self) -> int:
+        return self.rejected[INTERNAL_ERROR]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """A bug outranks a delivery failure, which outranks rejected input."""
+        if self.internal_errors:
+            return ExitCode.INTERNAL
         if self.undelivered:
-            return EXIT_UNDELIVERED
+            return ExitCode.UNDELIVERED
         if self.rejected or self.rejected_earlier:
-            return EXIT_REJECTED
-        return EXIT_OK
+            return ExitCode.REJECTED
+        return ExitCode.OK
 
     def as_dict(self) -> dict[str, object]:
         return {"files": self.files, "read": self.read, "published": self.published,
                 "rejected": sum(self.rejected.values()), "rejected_by_reason": dict(self.rejected),
+                "internal_errors": self.internal_errors,
                 "skipped_already_done": self.skipped, "rejected_in_earlier_runs": self.rejected_earlier,
                 "undelivered": self.undelivered, "published_by_type": dict(self.published_by_type),
                 "delivery_errors": self.delivery_errors[:5]}
@@ -66,6 +115,9 @@ class ImportSummary:
         rows.append(f"  rejected           {sum(self.rejected.values()):>10,}  (dead-letter topic {deadletter_topic})")
         for reason, count in sorted(self.rejected.items()):
             rows.append(f"    {reason:<26}{count:>8,}")
+        if self.internal_errors:
+            rows.append(f"  INTERNAL ERRORS    {self.internal_errors:>10,}  (a bug in ucwatch: those lines are on "
+                        "the dead-letter topic; the traceback is in the log)")
         if self.skipped:
             rows.append(f"  already done       {self.skipped:>10,}  (handled by an earlier run; not repeated)")
         if self.rejected_earlier:
@@ -76,77 +128,147 @@ class ImportSummary:
         return "\n".join(rows)
 
 
+@dataclass
+class _Stretch:
+    """Lines handled since the last checkpoint (published, or dead-lettered: `rejected`)."""
+
+    lines: list[int] = field(default_factory=list)
+    rejected: int = 0
+
+
 class FileImporter:
-    def __init__(self, producer: EventProducer, dead_letters: DeadLetterWriter, journal_dir: Path,
+    def __init__(self, producer: Publisher, dead_letters: LetterSender, journal_dir: Path,
                  max_record_bytes: int, checkpoint_lines: int = 50_000) -> None:
         self._producer = producer
         self._dead_letters = dead_letters
         self._journal_dir = journal_dir
         self._max_record_bytes = max_record_bytes
         self._checkpoint_lines = checkpoint_lines
-        self._allowed = {t: frozenset(f["name"] for f in producer.contract.schema_of(t).fields)
-                         for t in producer.contract.event_types}
-        self._any_allowed = frozenset().union(*self._allowed.values())
 
-    def import_file(self, path: Path, summary: ImportSummary, fmt: str | None = None) -> None:
+    def import_file(self, path: Path, summary: ImportSummary, fmt: str | None = None,
+                    progress: Progress | None = None) -> None:
         journal = ImportJournal(self._journal_dir, path, self._producer.topic)
         summary.files += 1
         summary.rejected_earlier += journal.rejected_before
         origin = str(path)
-        pending: list[int] = []
-        pending_rejected = 0
-        for item in read_lines(path, detect_format(path, fmt), self._max_record_bytes):
-            summary.read += 1
-            if journal.is_done(item.line):
-                summary.skipped += 1
-                continue
-            if item.error is None:
-                try:
-                    self._producer.publish(item.fields, from_text=item.from_text)
-                    summary.published += 1
-                    summary.published_by_type[item.fields["event_type"]] += 1
-                except ContractError as exc:
-                    item.error = exc
-                except KafkaException as exc:
-                    summary.undelivered += 1
-                    summary.delivery_errors.append(f"{origin}:{item.line}: {exc}")
+        stretch = _Stretch()
+        finished = False
+        try:
+            for item in read_lines(path, detect_format(path, fmt), self._max_record_bytes):
+                summary.read += 1
+                if progress is not None and summary.read % PROGRESS_EVERY_LINES == 0:
+                    progress.update(item.line, max(journal.lines, item.line))
+                if journal.is_done(item.line):
+                    summary.skipped += 1
                     continue
-            if item.error is not None:
-                self._dead_letters.send(self._letter(item, origin))
-                summary.rejected[item.error.code] += 1
-                pending_rejected += 1
-            pending.append(item.line)
-            if len(pending) >= self._checkpoint_lines:
-                self._checkpoint(journal, pending, pending_rejected, summary)
-                pending, pending_rejected = [], 0
-        self._checkpoint(journal, pending, pending_rejected, summary)
+                handled = self._handle(item, origin, summary)
+                if handled is not None:
+                    stretch.lines.append(item.line)
+                    stretch.rejected += handled
+                if len(stretch.lines) >= self._checkpoint_lines:
+                    self._checkpoint(journal, stretch, summary)
+                    stretch = _Stretch()
+            finished = True
+        finally:
+            # On the way out of an exception too: what Kafka acknowledged is journaled,
+            # so that the retry does not send it again.
+            self._checkpoint(journal, stretch, summary, None if finished else INTERRUPTED_FLUSH_S)
+        if progress is not None:
+            progress.update(journal.lines, journal.lines)
 
-    def _checkpoint(self, journal: ImportJournal, lines: list[int], rejected: int,
-                    summary: ImportSummary) -> None:
+    def _handle(self, item: InputLine, origin: str, summary: ImportSummary) -> int | None:
+        """Publishes or dead-letters one line: 0 published, 1 dead-lettered, None undelivered."""
+        if item.error is None:
+            try:
+                self._producer.publish(item.fields, from_text=item.from_text)
+            except ContractError as exc:
+                item.error = exc
+            except KafkaException as exc:
+                summary.undelivered += 1
+                summary.delivery_errors.append(f"{origin}:{item.line}: {_kafka_message(exc)}")
+                return None
+            except UcwatchError:  # not the line's fault (e.g. the registry is down): stop the run
+                raise
+            except Exception as exc:  # a bug must cost this line only, never the rest of the file
+                log.exception("%s:%d could not be published", origin, item.line)
+                item.error = internal_error(exc, "publishing")
+            else:
+                summary.published += 1
+                summary.published_by_type[item.fields["event_type"]] += 1
+                return 0
+        assert item.error is not None
+        try:
+            self._send_letter(item, origin)
+        except KafkaException as exc:
+            summary.undelivered += 1
+            summary.delivery_errors.append(f"{origin}:{item.line}: dead letter not sent: {_kafka_message(exc)}")
+            return None
+        summary.rejected[item.error.code] += 1
+        return 1
+
+    def _send_letter(self, item: InputLine, origin: str) -> None:
+        try:
+            self._dead_letters.send(self._letter(item, origin))
+        except KafkaException:
+            raise
+        except Exception as exc:  # the letter itself failed: send one that cannot
+            log.exception("%s:%d: dead letter could not be built", origin, item.line)
+            item.error = internal_error(exc, "dead-lettering")
+            item.fields = None
+            self._dead_letters.send(self._letter(item, origin))
+
+    def _checkpoint(self, journal: ImportJournal, stretch: _Stretch, summary: ImportSummary,
+                    timeout_s: float | None = None) -> None:
+        wait = {} if timeout_s is None else {"timeout_s": timeout_s}
         confirmed = True
         try:
-            self._producer.flush()                                  # 1. events acknowledged
+            self._producer.flush(**wait)                            # 1. events acknowledged
         except DeliveryError as exc:
             confirmed = False
             summary.undelivered += exc.failures
             summary.published -= exc.failures
             summary.delivery_errors.append(str(exc))
-        letter_failures = self._dead_letters.flush()                # 2. dead letters acknowledged
+        letter_failures = self._dead_letters.flush(**wait)          # 2. dead letters acknowledged
         if letter_failures:
             confirmed = False
             summary.undelivered += len(letter_failures)
             summary.delivery_errors.extend(letter_failures)
-        if confirmed and lines:
-            journal.mark_done(lines, rejected)                      # 3. journal, atomically
+        if confirmed and stretch.lines:
+            journal.mark_done(stretch.lines, stretch.rejected)      # 3. journal, atomically
             journal.save()
 
     def _letter(self, item: InputLine, origin: str) -> DeadLetter:
-        error = item.error
-        assert error is not None
-        event_type = item.fields.get("event_type") if isinstance(item.fields, dict) else None
-        contract = self._allowed.get(event_type, self._any_allowed) if isinstance(event_type, str) \
-            else self._any_allowed
-        return deadletter.for_input_line(
-            reason_code=error.code, reason=error.message, origin=origin, line=item.line,
-            raw=item.raw_text, parsed=item.fields, contract_fields=contract, field=error.field,
-            stage="read" if item.fields is None else "validate")
+        return letter_for(item, origin, self._producer.contract)
+
+
+def letter_for(item: InputLine, origin: str, contract: EventContract) -> DeadLetter:
+    """The dead letter of a refused line: its fingerprint, the reason, and only the values
+    that passed their own check (the rest of a refused line may be anything)."""
+    error = item.error
+    assert error is not None
+    letter = deadletter.for_input_line(
+        reason_code=error.code, reason=error.message, origin=origin, line=item.line, raw=item.raw,
+        parsed=_names_fit_to_show(item.fields), field=error.field,
+        contract_fields=contract.valid_fields(item.fields, from_text=item.from_text),
+        stage="read" if item.fields is None else "validate")
+    if item.fingerprint is not None:  # the line was too long to keep: hashed as it was read
+        sha256, size = item.fingerprint
+        letter = dataclasses.replace(letter, raw_sha256=sha256, raw_bytes=size)
+    letter.to_json()  # fails here, not in the producer, if the letter cannot be serialized
+    return letter
+
+
+def _kafka_message(exc: KafkaException) -> str:
+    """librdkafka's own words, not the repr of its KafkaError."""
+    error = exc.args[0] if exc.args else None
+    describe = getattr(error, "str", None)
+    return str(describe()) if callable(describe) else str(exc)
+
+
+def _names_fit_to_show(parsed: Any) -> Any:
+    """The parsed line with keys that may be data themselves (not field-name style) renamed."""
+    if not isinstance(parsed, dict):
+        return parsed
+    return {name if shown == name else f"{shown} #{number}": value
+            for number, (name, value) in enumerate(parsed.items(), start=1)
+            for shown in (shown_name(name),)}

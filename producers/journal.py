@@ -6,6 +6,8 @@ acknowledged (published or dead-lettered). The journal is written only after a f
 has confirmed those lines, so it can lag but never lead: after a crash a retry may
 republish the last unconfirmed stretch, never skip a line. Lifecycle events carry their
 own event_id, so such a repeat is recognized downstream as a duplicate.
+
+The same pass that hashes the file counts its lines, for the progress display.
 """
 
 from __future__ import annotations
@@ -15,18 +17,25 @@ import json
 import os
 from pathlib import Path
 
+from ucwatch.core.errors import InputFileError
 
-def file_digest(path: Path) -> str:
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """(SHA-256 of the content, number of lines): one pass over the file."""
     digest = hashlib.sha256()
+    lines = 0
+    last = b"\n"
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return digest.hexdigest(), lines + (last != b"\n")
 
 
 class ImportJournal:
     def __init__(self, folder: Path, source: Path, topic: str) -> None:
-        self.digest = file_digest(source)
+        self.digest, self.lines = file_digest(source)
         key = hashlib.sha256(f"{self.digest}:{topic}".encode()).hexdigest()
         self.path = folder / f"{key}.json"
         self.source = source
@@ -34,16 +43,17 @@ class ImportJournal:
         self.rejected_before = 0
         self._done: list[list[int]] = []
         if self.path.exists():
-            state = json.loads(self.path.read_text())
-            self._done = state["done"]
-            self.rejected_before = state.get("rejected", 0)
+            try:
+                state = json.loads(self.path.read_text())
+                self._done = [[int(first), int(last)] for first, last in state["done"]]
+                self.rejected_before = int(state.get("rejected", 0))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise InputFileError(f"the import journal {self.path} of {source} is damaged ({exc}); "
+                                     "remove it to import the file from the start") from exc
 
     def is_done(self, line: int) -> bool:
         # Ranges are few (usually one), so a scan is cheaper than anything cleverer.
-        for first, last in self._done:
-            if first <= line <= last:
-                return True
-        return False
+        return any(first <= line <= last for first, last in self._done)
 
     @property
     def done_count(self) -> int:

@@ -1,4 +1,9 @@
-"""`ucwatch produce`: check the files, make sure the topics exist, import each file."""
+"""`ucwatch produce`: check the files, make sure the topics exist, import each file.
+
+Every file is checked before Kafka is touched (it exists, its format is known, a CSV
+header is readable), so a bad command line publishes nothing. Progress, in lines, goes
+to stderr (`ucwatch.core.progress_bar`); the summary is the caller's to print.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,18 @@ from confluent_kafka import Producer
 from ucwatch.core.deadletter import DeadLetterWriter
 from ucwatch.core.errors import ContractError, InputFileError
 from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
+from ucwatch.core.progress_bar import ProgressBar
 from ucwatch.core.settings import Settings
-from ucwatch.producers.files import detect_format
+from ucwatch.producers.files import check_header, detect_format
 from ucwatch.producers.importer import FileImporter, ImportSummary
 from ucwatch.producers.sdk import EventProducer
 
 
-def produce_files(settings: Settings, files: list[Path], fmt: str | None = None) -> ImportSummary:
+def produce_files(settings: Settings, files: list[Path], fmt: str | None = None, *,
+                  show_progress: bool = True) -> ImportSummary:
     for path in files:  # refuse a bad command line before touching Kafka
-        if not path.is_file():
-            raise InputFileError(f"{path}: no such file")
-        try:
-            detect_format(path, fmt)
-        except ContractError as exc:
-            raise InputFileError(exc.message) from None
-    admin = wait_for_kafka(settings)
+        check_file(path, fmt, settings.validation.max_record_bytes)
+    admin = wait_for_kafka(settings, before="publishing anything")
     ensure_topics(admin, settings, [settings.topics.lifecycle, settings.topics.deadletter])
     producer = EventProducer(settings)
     dead_letters = DeadLetterWriter(dead_letter_producer(settings), settings.topics.deadletter.name)
@@ -31,11 +33,34 @@ def produce_files(settings: Settings, files: list[Path], fmt: str | None = None)
                             settings.validation.max_record_bytes)
     summary = ImportSummary()
     for path in files:
-        try:
-            importer.import_file(path, summary, fmt)
-        except ContractError as exc:  # a file-level problem, e.g. a CSV header repeating a column
-            raise InputFileError(exc.message) from None
+        label = "produce " + path.name.encode("utf-8", "replace").decode("utf-8")
+        with ProgressBar(label, unit="lines", enabled=show_progress) as bar:
+            try:
+                importer.import_file(path, summary, fmt, progress=bar)
+            except (ContractError, OSError) as exc:  # the file as a whole, e.g. it went away mid-read
+                raise InputFileError(f"{path}: {_describe(exc)}") from None
     return summary
+
+
+def check_file(path: Path, fmt: str | None, max_record_bytes: int) -> None:
+    """Raises InputFileError for a file that cannot be imported at all."""
+    try:
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such file")
+        path.open("rb").close()
+        check_header(path, detect_format(path, fmt), max_record_bytes)
+    except ContractError as exc:
+        raise InputFileError(exc.message) from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: {_describe(exc)}") from None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ContractError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return f"cannot read it: {exc.strerror or exc}"
+    return str(exc)
 
 
 def dead_letter_producer(settings: Settings) -> Producer:

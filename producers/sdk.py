@@ -63,8 +63,10 @@ class EventProducer:
         self.topic = topic or settings.topics.lifecycle.name
         self.contract = EventContract(
             catalog, ContractRules(int(settings.validation.max_future_skew_s * 1000)), clock)
-        self._owned_registry = None if registry else registry_for(settings.schema_registry.url, catalog)
-        self._encoder = Encoder(registry or self._owned_registry, self.topic)
+        self._owned_registry: SchemaRegistry | None = None
+        if registry is None:
+            registry = self._owned_registry = registry_for(settings.schema_registry, catalog)
+        self._encoder = Encoder(registry, self.topic)
         options = options or ProducerOptions()
         self._producer = Producer({
             **client_config(settings),
@@ -90,7 +92,8 @@ class EventProducer:
         """Validates, encodes and produces one event; returns its child_id."""
         schema, record = self.contract.normalize(event, from_text=from_text)
         self.publish_record(schema, record, on_failure=on_failure, reference=reference)
-        return record["child_id"]
+        child_id: str = record["child_id"]
+        return child_id
 
     def publish_record(self, schema: SchemaVersion, record: dict[str, Any], *,
                        on_failure: FailureCallback | None = None, reference: Any = None) -> None:

@@ -5,7 +5,10 @@
   it into an Avro-ready record.
 - `wire`: the Confluent framing (magic byte 0, 4-byte big-endian schema id).
 - `registry`: where schema ids come from: embedded (this folder) or a Confluent-compatible
-  registry over HTTP; the subject-name strategy.
+  registry through confluent-kafka's SchemaRegistryClient; the subject-name strategy.
+- `registry_server`: the embedded registry served over the Confluent REST API (read-only).
 - `serde`: encode and decode framed records.
-- `compat`: the BACKWARD compatibility check every new schema version must pass.
+- `fastpath`: generated Avro encoders for the flat records (fastavro's bytes, about 2x faster).
+- `compat`: the BACKWARD compatibility check every new schema version must pass (Avro's own
+  checker after fastavro's parse; needs the `avro` package of the test extra).
 """

@@ -11,6 +11,7 @@ ledger, and an edited file can never silently reuse an old id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -63,7 +64,8 @@ class SchemaVersion:
 
     @property
     def fields(self) -> list[dict[str, Any]]:
-        return self.definition["fields"]
+        fields: list[dict[str, Any]] = self.definition["fields"]
+        return fields
 
 
 class Catalog:
@@ -118,11 +120,7 @@ class Catalog:
         return [v for versions in self._by_name.values() for v in versions]
 
 
-_default: Catalog | None = None
-
-
+@functools.cache
 def default_catalog() -> Catalog:
-    global _default
-    if _default is None:
-        _default = Catalog.load()
-    return _default
+    """The catalog of schemas/avro, loaded once per process."""
+    return Catalog.load()

@@ -12,10 +12,17 @@ identifiers are pseudonymous tokens of the right kind (a raw A-number is refused
 fields carry codes and not free text, no field outside the schema is accepted (it could
 carry a name), synthetic events use synthetic ids and only they do, timestamps carry a
 zone and are plausible, addresses are reduced to state, county and ZIP.
+
+Error messages never quote the value at fault: they end up on the dead-letter topic, and
+a value that breaks the contract may be exactly what must not reach Kafka (an A-number in
+an id field, an address in a coded field). They name the field, the rule and the kind of
+value; the file and line, or the caller's own event, show the value itself. Field names
+outside the contract are named only when they look like field names (`shown_name`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 import uuid
@@ -35,14 +42,26 @@ EARLIEST_PLAUSIBLE_MS = int((datetime(2000, 1, 1, tzinfo=UTC) - EPOCH) / ONE_MS)
 ID_FIELDS = {"child_id": IdKind.CHILD, "sponsor_id": IdKind.SPONSOR, "facility_id": IdKind.FACILITY,
              "nta_id": IdKind.NTA, "hearing_id": IdKind.HEARING}
 CODE_FIELDS = {"placement_type", "recipient", "concern_type", "verifying_agency", "method", "court_code"}
-CODE_PATTERN = re.compile(r"^[A-Z0-9_]{1,40}$")
-USPS_STATES = frozenset(
-    ["AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR", "VI", "GU", "AS", "MP"])
-FIVE_DIGITS = re.compile(r"^\d{5}$")
-COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+# \Z, not $: `$` also matches before a final newline, and "CH-X\n" is not the token "CH-X".
+CODE_PATTERN = re.compile(r"^[A-Z0-9_]{1,40}\Z")
+USPS_STATES = frozenset([
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
+    "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH",
+    "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR", "VI", "GU",
+    "AS", "MP"])
+FIVE_DIGITS = re.compile(r"^[0-9]{5}\Z")
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}\Z")
 INT_RANGES = {"sponsor_category": (1, 4), "attempt": (1, 99), "age_years": (0, 17)}
 MAX_TEXT = 64
-CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+# What a timestamp may be at all (years 1-9999, as datetime allows); plausibility comes later.
+MIN_MILLIS = int((datetime(1, 1, 1, tzinfo=UTC) - EPOCH) / ONE_MS)
+MAX_MILLIS = int((datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - EPOCH) / ONE_MS)
+MAX_NAMED = 10
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
+UNSHOWN_NAME = "(a name not in field-name style, withheld)"
+ENVELOPE = ("event_id", "child_id", "occurred_at", "recorded_at", "source", "synthetic")
+"""The fields every event type has, checked alike whatever the type."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,8 @@ class EventContract:
         self._rules = rules or ContractRules()
         self._clock = clock
         self._plans = {name: _Plan(catalog.latest(name, LIFECYCLE)) for name in catalog.names(LIFECYCLE)}
+        any_plan = next(iter(self._plans.values()))
+        self._envelope = {name: any_plan.converters[name] for name in ENVELOPE}
 
     @property
     def event_types(self) -> list[str]:
@@ -78,7 +99,7 @@ class EventContract:
         try:
             return self._plans[event_type].schema
         except KeyError:
-            raise UnknownEventType(event_type) from None
+            raise _unknown_event_type(event_type, self._plans) from None
 
     def normalize(self, raw: Any, *, from_text: bool = False) -> tuple[SchemaVersion, dict[str, Any]]:
         if not isinstance(raw, Mapping):
@@ -86,12 +107,39 @@ class EventContract:
         event_type = raw.get("event_type")
         if event_type is None or event_type == "":
             raise ContractError("missing_field", "event_type is missing", field="event_type")
-        plan = self._plans.get(event_type) if isinstance(event_type, str) else None
+        if not isinstance(event_type, str):
+            raise ContractError("wrong_type", f"event_type must be a string, got {type(event_type).__name__}",
+                                field="event_type")
+        plan = self._plans.get(event_type)
         if plan is None:
-            raise UnknownEventType(event_type)
+            raise _unknown_event_type(event_type, self._plans)
         record = plan.convert(raw, from_text)
         self._check_times(record, event_type)
         return plan.schema, record
+
+    def valid_fields(self, raw: Any, *, from_text: bool = False) -> frozenset[str]:
+        """The fields of `raw` whose values pass their own field's check, each taken alone.
+
+        For dead letters: `normalize` stops at the first fault, so the fields after it were
+        never checked; only these may keep their values. With an unknown event_type only
+        the envelope fields are checked.
+        """
+        if not isinstance(raw, Mapping):
+            return frozenset()
+        event_type = raw.get("event_type")
+        plan = self._plans.get(event_type) if isinstance(event_type, str) else None
+        converters = plan.converters if plan is not None else self._envelope
+        passed = set()
+        for name, convert in converters.items():
+            value = raw.get(name)
+            if value is None or (from_text and value == ""):
+                continue
+            try:
+                convert(value, from_text)
+            except _Invalid:
+                continue
+            passed.add(name)
+        return frozenset(passed)
 
     def _check_times(self, record: dict[str, Any], event_type: str) -> None:
         skew = self._rules.max_future_skew_ms
@@ -99,15 +147,15 @@ class EventContract:
         occurred, recorded = record["occurred_at"], record["recorded_at"]
         for name, value in (("occurred_at", occurred), ("recorded_at", recorded)):
             if value > horizon:
-                raise ContractError("future_timestamp", f"{name} {_iso(value)} is implausibly far "
-                                    f"in the future (more than {skew // 3_600_000} h ahead of now)",
+                raise ContractError("future_timestamp", f"{name} is implausibly far in the future "
+                                    f"(more than {skew // 3_600_000} h ahead of now)",
                                     field=name, event_type=event_type)
             if value < EARLIEST_PLAUSIBLE_MS:
-                raise ContractError("implausible_timestamp", f"{name} {_iso(value)} is before 2000",
+                raise ContractError("implausible_timestamp", f"{name} is before 2000",
                                     field=name, event_type=event_type)
         if recorded < occurred - skew:
-            raise ContractError("recorded_before_occurred", f"recorded_at {_iso(recorded)} is before "
-                                f"occurred_at {_iso(occurred)}", field="recorded_at", event_type=event_type)
+            raise ContractError("recorded_before_occurred", "recorded_at is before occurred_at",
+                                field="recorded_at", event_type=event_type)
 
 
 class _Plan:
@@ -122,6 +170,7 @@ class _Plan:
             required = not nullable and not has_default
             self.fields.append((spec["name"], required, spec.get("default"), converter))
         self.known = frozenset(name for name, *_ in self.fields)
+        self.converters = {name: converter for name, _, _, converter in self.fields}
         self._convert_fields = _compile_field_converter(self.fields, schema.name)
         self.id_fields = [name for name in self.known if name in ID_FIELDS]
         self.has_address = "address_quality" in self.known
@@ -130,9 +179,11 @@ class _Plan:
         event_type = self.schema.name
         for key in raw:
             if key not in self.known:
-                unknown = sorted(str(k) for k in raw if k not in self.known)
+                unknown = sorted({shown_name(k) for k in raw if k not in self.known})
+                more = f" and {len(unknown) - MAX_NAMED} more" if len(unknown) > MAX_NAMED else ""
                 raise ContractError("unknown_field", f"field(s) not in the {event_type} contract: "
-                                    f"{', '.join(unknown)}", field=unknown[0], event_type=event_type)
+                                    f"{', '.join(unknown[:MAX_NAMED])}{more}", field=unknown[0],
+                                    event_type=event_type)
         try:
             record = self._convert_fields(raw, from_text)
         except _Invalid as bad:
@@ -197,7 +248,8 @@ def _compile_field_converter(fields: list[tuple[str, bool, Any, Converter]],
         lines.append(f"    record[{name!r}] = v")
     lines.append("    return record")
     exec(compile("\n".join(lines), f"<contract {event_type}>", "exec"), env)
-    return env["convert_fields"]
+    convert_fields: Callable[[Mapping[str, Any], bool], dict[str, Any]] = env["convert_fields"]
+    return convert_fields
 
 
 def _with_fast_path(converter: Converter, test: str, **env: Any) -> Converter:
@@ -224,11 +276,11 @@ def _check_age(record: dict[str, Any]) -> None:
     if birth is not None:
         occurred = (EPOCH + record["occurred_at"] * ONE_MS).date()
         if birth > occurred or (occurred.year - birth.year) > 18:
-            raise ContractError("out_of_range", f"birth_date {birth} is not that of a child at "
-                                f"{occurred}", field="birth_date", event_type="ChildEncountered")
+            raise ContractError("out_of_range", "birth_date is not that of a child at occurred_at",
+                                field="birth_date", event_type="ChildEncountered")
 
 
-def _converter_for(name: str, avro_type: Any) -> tuple[bool, Converter]:
+def _converter_for(name: str, avro_type: Any) -> tuple[bool, Converter]:  # noqa: PLR0911 (one per type)
     """(nullable, converter) for a field of the given Avro type."""
     if isinstance(avro_type, list):
         branches = [t for t in avro_type if t != "null"]
@@ -238,7 +290,8 @@ def _converter_for(name: str, avro_type: Any) -> tuple[bool, Converter]:
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if logical == "timestamp-millis":
-            return False, _with_fast_path(_to_millis, "{v}.__class__ is int")
+            return False, _with_fast_path(_to_millis, "{v}.__class__ is int and {low} <= {v} <= {high}",
+                                          low=MIN_MILLIS, high=MAX_MILLIS)
         if logical == "date":
             return False, _with_fast_path(_to_date, "{v}.__class__ is {date}", date=date)
         if avro_type["type"] == "enum":
@@ -262,14 +315,15 @@ def _to_millis(value: Any, from_text: bool) -> int:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise _Invalid("bad_timestamp", f"{value!r} is not an ISO-8601 timestamp") from None
+            raise _Invalid("bad_timestamp", "not an ISO-8601 timestamp (e.g. 2024-05-01T12:00:00Z)") from None
         value = parsed
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
-            raise _Invalid("timestamp_without_timezone",
-                           f"{value.isoformat()} has no timezone; write it in UTC with a Z")
+            raise _Invalid("timestamp_without_timezone", "no timezone; write it in UTC with a Z")
         return (value - EPOCH) // ONE_MS
     if isinstance(value, int) and not isinstance(value, bool):
+        if not MIN_MILLIS <= value <= MAX_MILLIS:
+            raise _Invalid("out_of_range", "not a time in years 1-9999 (as UTC epoch milliseconds)")
         return value
     raise _Invalid("wrong_type", f"expected an ISO-8601 timestamp, got {type(value).__name__}")
 
@@ -283,7 +337,7 @@ def _to_date(value: Any, from_text: bool) -> date:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise _Invalid("bad_date", f"{value!r} is not a date (YYYY-MM-DD)") from None
+            raise _Invalid("bad_date", "not a date (YYYY-MM-DD)") from None
     raise _Invalid("wrong_type", f"expected a date (YYYY-MM-DD), got {type(value).__name__}")
 
 
@@ -297,7 +351,7 @@ def _to_uuid(value: Any, from_text: bool) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise _Invalid("bad_uuid", f"{value[:40]!r} is not a UUID") from None
+        raise _Invalid("bad_uuid", "not a UUID") from None
 
 
 def _to_bool(value: Any, from_text: bool) -> bool:
@@ -309,7 +363,7 @@ def _to_bool(value: Any, from_text: bool) -> bool:
             return True
         if lowered in ("false", "0", "no"):
             return False
-    raise _Invalid("wrong_type", f"expected true or false, got {value!r}"[:80])
+    raise _Invalid("wrong_type", f"expected true or false, got {_kind(value)}")
 
 
 def _int_converter(low: int, high: int) -> Converter:
@@ -318,11 +372,11 @@ def _int_converter(low: int, high: int) -> Converter:
             try:
                 value = int(value.strip())
             except ValueError:
-                raise _Invalid("wrong_type", f"expected a whole number, got {value[:20]!r}") from None
+                raise _Invalid("wrong_type", "expected a whole number, got other text") from None
         if not isinstance(value, int) or isinstance(value, bool):
             raise _Invalid("wrong_type", f"expected a whole number, got {type(value).__name__}")
         if not low <= value <= high:
-            raise _Invalid("out_of_range", f"{value} is outside {low}..{high}")
+            raise _Invalid("out_of_range", f"outside {low}..{high}")
         return value
     return _with_fast_path(convert, "{v}.__class__ is int and {low} <= {v} <= {high}", low=low, high=high)
 
@@ -332,7 +386,7 @@ def _enum_converter(symbols: frozenset[str]) -> Converter:
 
     def convert(value: Any, from_text: bool) -> str:
         if not isinstance(value, str) or value not in symbols:
-            raise _Invalid("bad_enum", f"{str(value)[:40]!r} is not one of {listed}")
+            raise _Invalid("bad_enum", f"not one of {listed} (got {_kind(value)})")
         return value
     return _with_fast_path(convert, "{v}.__class__ is str and {v} in {symbols}", symbols=symbols)
 
@@ -368,7 +422,7 @@ def _pattern_converter(pattern: re.Pattern[str], what: str) -> Converter:
         if not isinstance(value, str):
             raise _Invalid("wrong_type", f"expected a string, got {type(value).__name__}")
         if not pattern.match(value):
-            raise _Invalid("bad_code", f"{value[:40]!r} is not {what}")
+            raise _Invalid("bad_code", f"not {what}")
         return value
     return _with_fast_path(convert, "{v}.__class__ is str and {match}({v}) is not None", match=pattern.match)
 
@@ -376,7 +430,7 @@ def _pattern_converter(pattern: re.Pattern[str], what: str) -> Converter:
 def _set_converter(allowed: frozenset[str], what: str) -> Converter:
     def convert(value: Any, from_text: bool) -> str:
         if not isinstance(value, str) or value not in allowed:
-            raise _Invalid("bad_code", f"{str(value)[:40]!r} is not {what}")
+            raise _Invalid("bad_code", f"not {what} (got {_kind(value)})")
         return value
     return _with_fast_path(convert, "{v}.__class__ is str and {v} in {allowed}", allowed=allowed)
 
@@ -385,16 +439,45 @@ def _identifier_converter(name: str, kind: IdKind) -> Converter:
     def convert(value: Any, from_text: bool) -> str:
         if not isinstance(value, str):
             raise _Invalid("wrong_type", f"expected a token string, got {type(value).__name__}")
-        match = TOKEN_PATTERN.match(value)
+        match = TOKEN_PATTERN.fullmatch(value)
         if match is None or match.group("kind") != kind.value:
             if looks_like_a_number(value):
                 raise _Invalid("raw_identifier", "looks like a raw A-number; raw identifiers must not "
                                "enter Kafka: pseudonymize it with `ucwatch token`")
             raise _Invalid("bad_identifier", f"expected a {kind.value}- token "
-                           f"(e.g. {kind.value}-ABC123...), got {value[:40]!r}")
+                           f"(e.g. {kind.value}-ABC123...), got {_kind(value)} that is not one")
         return value
-    exact = re.compile(rf"^(SYN-)?{kind.value}-[A-Z0-9]{{1,32}}$")
+    exact = re.compile(rf"^(SYN-)?{kind.value}-[A-Z0-9]{{1,32}}\Z")
     return _with_fast_path(convert, "{v}.__class__ is str and {match}({v}) is not None", match=exact.match)
+
+
+def _kind(value: Any) -> str:
+    """What a value is, without the value: messages end up on the dead-letter topic."""
+    if isinstance(value, str):
+        return f"a text of {len(value)} character(s)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    return f"a value of type {type(value).__name__}"
+
+
+def shown_name(name: Any) -> str:
+    """A field name as messages and dead letters may show it: only if it looks like one.
+
+    A key of an export may itself be data (an A-number, a name keying a record); a name in
+    the contract's own style (lower snake_case, up to 40 characters) is shown, any other is
+    replaced by a placeholder.
+    """
+    return name if isinstance(name, str) and FIELD_NAME.match(name) else UNSHOWN_NAME
+
+
+def _unknown_event_type(event_type: str, known: Mapping[str, Any]) -> UnknownEventType:
+    error = UnknownEventType(event_type)
+    guess = difflib.get_close_matches(event_type[:64], list(known), n=1)
+    hint = f"; did you mean {guess[0]}?" if guess else f"; the contract has {len(known)} types (domain.md)"
+    error.args = (f"event_type is not a type of the contract{hint}",)
+    return error
 
 
 def _iso(millis: int) -> str:

@@ -1,11 +1,17 @@
-"""Generated Avro encoders for flat records: the same bytes as fastavro, about 3x faster.
+"""Generated Avro encoders for flat records: the same bytes as fastavro, about 2x faster.
 
 fastavro's `schemaless_writer` spends most of its time per call and per field in generic
 dispatch; ucwatch's records are flat (strings, longs, booleans, enums, timestamps, dates
 and [null, T] unions), so for each schema we generate one Python function that joins the
 encoded fields directly. Anything it does not support returns None from
 `compile_encoder`, and the caller keeps fastavro. The tests check byte equality with
-fastavro on every schema.
+fastavro on every schema, on a simulated history and on arbitrary records of every schema
+(tests/unit/fuzz).
+
+Measured by `python -m bench.fastpath_bench` (the same 88,186 simulated events, normalized
+by the contract, encoded one by one by each, best of 5-7 rounds): 2.26x and 2.14x the
+records/s of fastavro 1.13.1 on the 2-core machine the project is developed on (about
+430,000 against 190,000 records/s). An earlier docstring said 3x; that was not measured.
 
 A generated encoder trusts its input: it is only called on records that passed the
 contract (`schemas.contract`), which checks every type and enum symbol first.
@@ -72,7 +78,8 @@ def compile_encoder(definition: dict[str, Any]) -> Encoder | None:
     body = ",\n        ".join(parts)
     source = f"def encode(record):\n    return b''.join((\n        {body},\n    ))\n"
     exec(compile(source, f"<avro encoder {definition.get('name')}>", "exec"), namespace)
-    return namespace["encode"]
+    encode: Encoder = namespace["encode"]
+    return encode
 
 
 def _field_expression(name: str, avro_type: Any, index: int, namespace: dict[str, Any]) -> str:
@@ -85,7 +92,8 @@ def _field_expression(name: str, avro_type: Any, index: int, namespace: dict[str
     return _value_expression(value, avro_type, index, namespace)
 
 
-def _value_expression(value: str, avro_type: Any, index: int, namespace: dict[str, Any]) -> str:
+def _value_expression(value: str, avro_type: Any, index: int,  # noqa: PLR0911 (one per type)
+                      namespace: dict[str, Any]) -> str:
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if avro_type["type"] == "enum":

@@ -42,7 +42,7 @@ class EmbeddedRegistryServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> EmbeddedRegistryServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="registry", daemon=True)
@@ -62,7 +62,7 @@ def _handler_for(server: EmbeddedRegistryServer) -> type[BaseHTTPRequestHandler]
         def log_message(self, format: str, *args: Any) -> None:  # keep stderr for errors
             pass
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: PLR0911 (one return per route)
             parts = [unquote(p) for p in self.path.split("?")[0].strip("/").split("/")]
             if parts == ["subjects"]:
                 return self._reply(sorted(server.subjects))

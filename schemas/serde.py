@@ -51,7 +51,8 @@ class Encoder:
         try:
             schemaless_writer(buffer, schema.parsed, record)
         except (ValueError, TypeError, KeyError) as exc:
-            raise ContractError("unencodable", f"{schema.name} cannot be encoded: {exc}",
+            # The kind only: fastavro's message may quote the value.
+            raise ContractError("unencodable", f"{schema.name} cannot be encoded ({type(exc).__name__})",
                                 event_type=schema.name) from exc
         return buffer.getvalue()
 
@@ -78,10 +79,13 @@ class Decoder:
             cached = self._readers[schema_id] = self._prepare(schema_id)
         name, writer, reader = cached
         try:
-            return name, schemaless_reader(BytesIO(body), writer, reader)
+            record = schemaless_reader(BytesIO(body), writer, reader)
         except Exception as exc:  # fastavro raises many kinds on corrupt input
             raise ContractError("undecodable", f"record with schema id {schema_id} cannot be "
                                 f"decoded: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(record, dict):
+            raise ContractError("undecodable", f"schema id {schema_id} is not a record schema")
+        return name, record
 
     def _prepare(self, schema_id: int) -> tuple[str, Any, Any]:
         """(name, writer, reader or None when it is the writer) for a schema id, once."""

@@ -34,7 +34,7 @@ def test_events_are_keyed_by_child_and_kept_in_order(settings: Settings) -> None
         partitions_of_child.setdefault(event["child_id"], set()).add(record.partition)
         order_of_child.setdefault(event["child_id"], []).append(event["attempt"])
     assert all(len(p) == 1 for p in partitions_of_child.values())
-    for child, attempts in order_of_child.items():
+    for attempts in order_of_child.values():
         assert attempts == sorted(attempts) and len(attempts) == 10
 
 

@@ -1,4 +1,5 @@
-"""The import journal never leads Kafka; dead letters keep the input but not secrets."""
+"""The import journal never leads Kafka; dead letters keep the input's fingerprint but not
+its content; no line stops the file (the importer with doubles for the producers)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
+from tests.helpers import sample_event
 from ucwatch.core import deadletter
+from ucwatch.core.errors import RegistryError
+from ucwatch.core.exit_codes import ExitCode
+from ucwatch.producers.importer import FileImporter, ImportSummary
 from ucwatch.producers.journal import ImportJournal
+from ucwatch.schemas.catalog import default_catalog
+from ucwatch.schemas.contract import EventContract
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Encoder
 
 
 def test_journal_merges_ranges_and_survives_a_restart(tmp_path: Path) -> None:
@@ -63,3 +74,190 @@ def test_dead_letter_of_a_kafka_record_points_at_it() -> None:
         offset=41, value=b"Maria Lopez", key=b"CH-ABC").to_json())
     assert document["origin"] == "t:2:41" and document["child_id"] == "CH-ABC"
     assert "Maria" not in json.dumps(document) and document["raw_bytes"] == 11
+
+
+# --- the importer, with the producer and the dead-letter writer replaced by doubles ---------
+
+class _Publisher:
+    """EventProducer's contract and encoder, with Kafka replaced by a list."""
+
+    topic = "lifecycle"
+
+    def __init__(self, fail_on: dict[str, BaseException] | None = None) -> None:
+        self.contract = EventContract(default_catalog())
+        self._encoder = Encoder(EmbeddedRegistry(default_catalog()), self.topic)
+        self._fail_on = fail_on or {}
+        self.queued: list[str] = []
+        self.acknowledged: list[str] = []
+
+    def publish(self, event, *, from_text: bool = False) -> str:
+        schema, record = self.contract.normalize(event, from_text=from_text)
+        failure = self._fail_on.get(record["event_id"])
+        if failure is not None:
+            raise failure
+        self._encoder.encode(schema, record)
+        self.queued.append(record["event_id"])
+        return record["child_id"]
+
+    def flush(self, timeout_s: float = 120.0) -> None:
+        self.acknowledged += self.queued
+        self.queued = []
+
+
+class _Letters:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.sent: list[dict] = []
+        self._fail_first = fail_first
+
+    def send(self, letter: deadletter.DeadLetter) -> None:
+        if self._fail_first:
+            self._fail_first -= 1
+            raise ValueError("cannot send this one")
+        self.sent.append(json.loads(letter.to_json()))
+
+    def flush(self, timeout_s: float = 120.0) -> list[str]:
+        return []
+
+
+def _import(tmp_path: Path, source: Path, publisher: _Publisher, letters: _Letters,
+            checkpoint_lines: int = 50_000) -> ImportSummary:
+    summary = ImportSummary()
+    FileImporter(publisher, letters, tmp_path / "journal", 16_384, checkpoint_lines).import_file(source, summary)
+    return summary
+
+
+CRASHERS = [  # each crashed the whole run with a traceback before
+    (json.dumps(sample_event("CaseClosed", occurred_at=10**30)), "out_of_range"),   # OverflowError
+    ("[" * 5000 + "]" * 5000, "malformed_json"),                                      # RecursionError
+    (json.dumps({**sample_event("CaseClosed"), "\ud800": "x"}), "unknown_field"),    # UnicodeEncodeError
+    ('{"event_type": ' + "9" * 5000 + "}", "malformed_json"),                        # ValueError (digits)
+    (json.dumps(sample_event("CaseClosed", event_type=[[[]]])), "wrong_type"),
+]
+
+
+def test_lines_that_crashed_the_run_are_dead_letters_and_the_file_goes_on(tmp_path: Path) -> None:
+    good = [sample_event("CaseClosed", child=n) for n in range(6)]
+    source = tmp_path / "export.jsonl"
+    source.write_text("\n".join([json.dumps(good[0])] + [text for text, _ in CRASHERS] +
+                                [json.dumps(e) for e in good[1:]]) + "\n")
+    publisher, letters = _Publisher(), _Letters()
+    summary = _import(tmp_path, source, publisher, letters)
+    assert publisher.acknowledged == [e["event_id"] for e in good]
+    assert [(letter["line"], letter["reason_code"]) for letter in letters.sent] == \
+           [(2 + n, code) for n, (_, code) in enumerate(CRASHERS)]
+    assert summary.exit_code == ExitCode.REJECTED
+
+
+def test_a_retry_after_a_bad_line_in_a_large_file_publishes_nothing_twice(tmp_path: Path) -> None:
+    # The reported case: a crasher at line 65,001 and a checkpoint every 50,000 lines made
+    # every retry publish lines 50,001-65,000 again. Scaled down: 650 lines, checkpoints of 500.
+    lines = [json.dumps(sample_event("CaseClosed", child=n)) for n in range(700)]
+    lines[650] = json.dumps(sample_event("CaseClosed", occurred_at=10**30))
+    source = tmp_path / "export.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    first = _Publisher()
+    assert _import(tmp_path, source, first, _Letters(), checkpoint_lines=500).published == 699
+    again, letters = _Publisher(), _Letters()
+    summary = _import(tmp_path, source, again, letters, checkpoint_lines=500)
+    assert (again.acknowledged, letters.sent, summary.skipped, summary.rejected_earlier) == ([], [], 700, 1)
+
+
+def test_a_bug_on_one_line_is_a_dead_letter_coded_internal_error_and_exit_internal(tmp_path: Path) -> None:
+    events = [sample_event("CaseClosed", child=n) for n in range(3)]
+    source = tmp_path / "export.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events))
+    publisher = _Publisher(fail_on={events[1]["event_id"]: TypeError("a bug")})
+    letters = _Letters()
+    summary = _import(tmp_path, source, publisher, letters)
+    assert publisher.acknowledged == [events[0]["event_id"], events[2]["event_id"]]
+    assert [(x["line"], x["reason_code"]) for x in letters.sent] == [(2, "internal_error")]
+    assert summary.exit_code == ExitCode.INTERNAL and summary.internal_errors == 1
+
+
+def test_a_dead_letter_that_cannot_be_sent_is_replaced_by_a_bare_one(tmp_path: Path) -> None:
+    source = tmp_path / "export.jsonl"
+    source.write_text(json.dumps(sample_event("CaseClosed", outcome="MAYBE")) + "\n")
+    letters = _Letters(fail_first=1)
+    summary = _import(tmp_path, source, _Publisher(), letters)
+    assert [(x["line"], x["reason_code"], x["fields"]) for x in letters.sent] == [(1, "internal_error", {})]
+    assert summary.exit_code == ExitCode.INTERNAL
+
+
+def test_an_interruption_journals_what_kafka_acknowledged(tmp_path: Path) -> None:
+    events = [sample_event("CaseClosed", child=n) for n in range(10)]
+    source = tmp_path / "export.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events))
+    interrupted = _Publisher(fail_on={events[6]["event_id"]: KeyboardInterrupt()})
+    with pytest.raises(KeyboardInterrupt):
+        _import(tmp_path, source, interrupted, _Letters())
+    assert len(interrupted.acknowledged) == 6
+    retry = _Publisher()
+    _import(tmp_path, source, retry, _Letters())
+    assert retry.acknowledged == [e["event_id"] for e in events[6:]]
+
+
+def test_rejected_lines_of_every_kind_carry_no_raw_content(tmp_path: Path) -> None:
+    secret = "Maria Lopez, 12 Elm Street, A012345678"
+    bad = [
+        json.dumps({**sample_event("CaseClosed"), "outcome": secret}),     # bad_enum: value at fault
+        json.dumps({**sample_event("CaseClosed"), "sponsor_name": secret}),  # unknown_field
+        json.dumps(sample_event("CaseClosed", child_id="A012345678")),      # raw_identifier
+        json.dumps(sample_event("CaseClosed", event_type=secret)),          # unknown_event_type
+        '{"note": "' + secret + '", ',                                        # malformed_json
+        '{"note": "' + secret + '\udcff"}',                                   # bad_encoding (written as \xff)
+        '{"note": "' + secret * 500 + '"}',                                  # oversize
+    ]
+    source = tmp_path / "export.jsonl"
+    source.write_bytes("\n".join(bad).encode("utf-8", "surrogateescape") + b"\n")
+    letters = _Letters()
+    _import(tmp_path, source, _Publisher(), letters)
+    assert [x["reason_code"] for x in letters.sent] == [
+        "bad_enum", "unknown_field", "raw_identifier", "unknown_event_type", "malformed_json", "bad_encoding",
+        "oversize"]
+    for letter, line in zip(letters.sent, source.read_bytes().split(b"\n"), strict=False):
+        text = json.dumps(letter)
+        assert "Maria" not in text and "Elm" not in text and "012345678" not in text, text
+        assert (letter["raw_sha256"], letter["raw_bytes"]) == (hashlib.sha256(line).hexdigest(), len(line))
+
+
+def test_only_values_that_passed_their_check_ride_along(tmp_path: Path) -> None:
+    # The contract stops at the first fault (recorded_at); source and outcome come later and
+    # were never checked by it, so their values must not be kept for being contract fields.
+    event = sample_event("CaseClosed", outcome="MAYBE", source="maria lopez", recorded_at="12 elm street")
+    source = tmp_path / "export.jsonl"
+    source.write_text(json.dumps(event) + "\n")
+    letters = _Letters()
+    _import(tmp_path, source, _Publisher(), letters)
+    (letter,) = letters.sent
+    assert letter["fields"] == {k: event[k] for k in ("event_id", "event_type", "child_id", "occurred_at",
+                                                        "synthetic")}
+    assert letter["withheld_fields"] == ["outcome", "recorded_at", "source"]
+
+
+def test_progress_is_reported_in_lines_of_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "export.jsonl"
+    source.write_text("".join(json.dumps(sample_event("CaseClosed", child=n)) + "\n" for n in range(2500)))
+    updates: list[tuple[int, int | None]] = []
+
+    class Progress:
+        def update(self, done: int, total: int | None = None) -> None:
+            updates.append((done, total))
+
+    summary = ImportSummary()
+    FileImporter(_Publisher(), _Letters(), tmp_path / "journal", 16_384).import_file(source, summary,
+                                                                                      progress=Progress())
+    assert updates == [(1024, 2500), (2048, 2500), (2500, 2500)]
+
+
+def test_a_registry_outage_stops_the_run_and_is_no_line_s_fault(tmp_path: Path) -> None:
+    events = [sample_event("CaseClosed", child=n) for n in range(5)]
+    source = tmp_path / "export.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events))
+    down = _Publisher(fail_on={events[2]["event_id"]: RegistryError("schema registry unreachable")})
+    letters = _Letters()
+    with pytest.raises(RegistryError):
+        _import(tmp_path, source, down, letters)
+    assert (len(down.acknowledged), letters.sent) == (2, [])
+    retry = _Publisher()
+    _import(tmp_path, source, retry, _Letters())
+    assert retry.acknowledged == [e["event_id"] for e in events[2:]]

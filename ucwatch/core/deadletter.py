@@ -86,7 +86,7 @@ def for_input_line(*, reason_code: str, reason: str, origin: str, line: int | No
         reason_code=reason_code, reason=_safe_text(reason), stage=stage, origin=origin, line=line,
         field=_safe_text(field) if field is not None else None, **_fingerprint(raw),
         event_type=event_type if isinstance(event_type, str) else None,
-        child_id=child_id if isinstance(child_id, str) and TOKEN_PATTERN.match(child_id) else None,
+        child_id=child_id if isinstance(child_id, str) and TOKEN_PATTERN.fullmatch(child_id) else None,
         fields=fields, withheld_fields=withheld)
 
 
@@ -98,7 +98,7 @@ def for_record(*, reason_code: str, reason: str, stage: str, topic: str, partiti
     return DeadLetter(
         reason_code=reason_code, reason=_safe_text(reason), stage=stage,
         origin=f"{topic}:{partition}:{offset}", field=field, event_type=event_type,
-        child_id=child if child and TOKEN_PATTERN.match(child) else None, **_fingerprint(value or b""))
+        child_id=child if child and TOKEN_PATTERN.fullmatch(child) else None, **_fingerprint(value or b""))
 
 
 def _fingerprint(raw: bytes | str) -> dict[str, Any]:

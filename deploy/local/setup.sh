@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything ucwatch needs on a fresh Debian machine, idempotently:
-# Java 17+ and Maven (apt), a Python 3.11 virtual environment in .venv with ucwatch and its
+# Java 17+, Maven, Chromium and its driver (apt), a Python 3.11 virtual environment in .venv with ucwatch and its
 # test dependencies (pip), the Apache Kafka broker jars and Apicurio Registry (Maven Central).
 # Prints nothing more than progress; a second run takes seconds.
 set -euo pipefail
@@ -22,6 +22,9 @@ apt_install() {
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+# Debian's Chromium and its driver, for the console's browser tests (tests/browser)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 python=""

@@ -68,7 +68,7 @@ def test_default_topic_names_are_the_deployed_ones() -> None:
     # renaming a topic in code would silently start an empty one beside the real history
     assert [t.name for t in Settings().topics.all()] == [
         "ucwatch.lifecycle", "ucwatch.deadletter", "ucwatch.alerts", "ucwatch.notifications",
-        "ucwatch.child-state", "ucwatch.notice-deliveries", "ucwatch.audit"]
+        "ucwatch.child-state", "ucwatch.notice-deliveries", "ucwatch.audit", "ucwatch.actions"]
 
 
 # -- what may be printed ----------------------------------------------------------------------

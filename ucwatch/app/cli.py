@@ -258,6 +258,17 @@ def _child(args: argparse.Namespace, settings: Settings) -> int:
     return ExitCode.OK
 
 
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.console.server import run_console
+    run_console(settings, host=args.host, port=args.port)
+    return ExitCode.OK
+
+
+def _users(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.console.users_command import users_command
+    return ExitCode(users_command(settings, args.action, args.name, args.role))
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.app.demo import run_demo
     return run_demo(settings, children=args.children, seed=args.seed, keep_running=args.keep_running)
@@ -273,7 +284,7 @@ COMMANDS: dict[str, Command] = {
     "kafka": _kafka, "topics": _topics, "produce": _produce, "simulate": _simulate, "token": _token,
     "registry": _registry, "demo": _demo, "watch": _watch, "run": _run, "worker": _worker, "notify": _notify,
     "tick": _tick, "child": _child, "sink": _sink, "migrate": _migrate, "sql": _sql, "report": _report,
-    "settings": _settings,
+    "settings": _settings, "console": _console, "users": _users,
 }
 """Each subcommand's handler, by the name the parser stores in ``args.command``."""
 

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     # argparse keeps the subcommands in one dict, used both to run and to list them.
     commands.choices = commands._name_parser_map = _Choices()
     for add in (_kafka_commands, _producer_commands, _detection_commands, _watch_commands,
-                _clickhouse_commands, _other_commands):
+                _clickhouse_commands, _console_commands, _other_commands):
         add(commands)
     return parser
 
@@ -195,6 +195,24 @@ def _clickhouse_commands(commands: Commands) -> None:
     report.add_argument("--as-of", type=timestamp(zone_required=False), metavar="WHEN",
                         help="count what was recorded before this ISO-8601 date or time (default: now)")
     _format_option(report, TEXT, JSON)
+
+
+def _console_commands(commands: Commands) -> None:
+    console = _command(commands, "console", "serve the operations console: the alert queue, live, and actions",
+                       details="A web console on the console.host and console.port settings (default "
+                               "127.0.0.1:8080): log in with a user made by `ucwatch users add`. Runs until "
+                               "stopped (docs/console.md).")
+    console.add_argument("--host", help="address to listen on (default: the console.host setting)")
+    console.add_argument("--port", type=_port, help="TCP port (default: the console.port setting, 8080)")
+
+    users = _command(commands, "users", "manage the console's users and their roles",
+                     details="add NAME --role ROLE asks for the password twice on a terminal, or reads one "
+                             "line from stdin. Roles: operator (works alerts), supervisor (also assigns and "
+                             "closes by hand), analyst (reads only), admin (manages users, reads only).")
+    users.add_argument("action", choices=["add", "list", "remove"], help="what to do")
+    users.add_argument("name", nargs="?", help="add, remove: the user name (lower-case letters, digits, . _ -)")
+    users.add_argument("--role", choices=["operator", "supervisor", "analyst", "admin"], default="operator",
+                       help="add: the user's role (default: operator)")
 
 
 def _other_commands(commands: Commands) -> None:

@@ -131,6 +131,9 @@ class TopicsSettings:
                                                              retention_ms=10 * YEAR_MS))
     # Who read which child's records and who acted on which alert: kept as long as the data.
     audit: TopicSettings = field(default_factory=_topic("ucwatch.audit", 1, retention_ms=10 * YEAR_MS))
+    # What people did to alerts in the console (acknowledged, assigned, ...), keyed by child:
+    # the console's state is rebuilt from it, so it is kept as long as the alerts.
+    actions: TopicSettings = field(default_factory=_topic("ucwatch.actions", 6, retention_ms=10 * YEAR_MS))
 
     def all(self) -> list[TopicSettings]:
         return [getattr(self, f.name) for f in dataclasses.fields(self)]
@@ -219,6 +222,30 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """`ucwatch console`: the operations console (docs/console.md)."""
+    host: str = "127.0.0.1"
+    """Where it listens; put a TLS-terminating proxy in front of anything but loopback."""
+    port: int = 8080
+    secure_cookies: bool = False
+    """Mark the session cookie Secure (sent over HTTPS only): set it whenever the console is
+    reached over HTTPS, which is anything but a loopback address."""
+    users_file: str = ""
+    """The console's users and their argon2 password hashes (mode 0600); empty:
+    <data_dir>/console-users.json. Managed with `ucwatch users`."""
+    session_idle_minutes: float = 30.0
+    """A session unused this long ends..."""
+    session_max_hours: float = 12.0
+    """...and any session ends this long after its login."""
+    max_failed_logins: int = 5
+    """Failed logins in a row that lock a user name out..."""
+    lockout_minutes: float = 15.0
+    """...for this long."""
+    page_size: int = 50
+    """Alerts per page of the queue."""
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".ucwatch")
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
@@ -229,6 +256,7 @@ class Settings:
     streams: StreamsSettings = field(default_factory=StreamsSettings)
     sink: SinkSettings = field(default_factory=SinkSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @property
     def clickhouse_dsn(self) -> str:

@@ -1,0 +1,53 @@
+"""What every request handler of the console needs, in one object (`request.app.state.console`).
+
+Built once by `console.server` (real Kafka, real clocks) or by a test (fakes for the
+outbox and history, a fixed clock). Handlers reach nothing global.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ucwatch.console.fold import ConsoleState
+from ucwatch.console.history import ChildHistory
+from ucwatch.console.live import Broadcaster
+from ucwatch.console.lockout import Lockout
+from ucwatch.console.outbox import Outbox
+from ucwatch.console.sessions import SessionStore
+from ucwatch.console.users import UserStore
+from ucwatch.core.settings import Settings
+
+Check = Callable[[], tuple[bool, str]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Console:
+    settings: Settings
+    users: UserStore
+    outbox: Outbox
+    history: Callable[[str], ChildHistory]
+    """A child's events and state from ClickHouse (`console.history.child_history`)."""
+    live: Check
+    """/healthz: the feed thread runs."""
+    ready: Check
+    """/readyz: the state is rebuilt up to the end the topics had at start."""
+    state: ConsoleState = field(default_factory=ConsoleState)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    broadcaster: Broadcaster = field(default_factory=Broadcaster)
+    now: Callable[[], datetime] = _now
+    monotonic: Callable[[], float] = time.monotonic
+    sessions: SessionStore = field(init=False)
+    lockout: Lockout = field(init=False)
+
+    def __post_init__(self) -> None:
+        console = self.settings.console
+        self.sessions = SessionStore(console.session_idle_minutes * 60, console.session_max_hours * 3600)
+        self.lockout = Lockout(console.max_failed_logins, console.lockout_minutes * 60)

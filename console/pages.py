@@ -1,0 +1,154 @@
+"""The pages people read: the alert queue, one alert, one child.
+
+Every page that shows a child's records (an alert, a child's timeline) and the queue
+itself is audit-logged, with the logged-in user as actor, before it is rendered; if the
+entry cannot be written the page is not shown (503). The queue's live refreshes
+(`/queue/fragment`, fetched by the page when the feed says something changed) belong to
+the view already logged and are not logged again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ucwatch.console.actions import CHILD_TOKEN, CloseReason, FollowUpOutcome
+from ucwatch.console.fold import triage
+from ucwatch.console.queue import TRIAGE_FILTERS, QueueFilter, queue_page
+from ucwatch.console.roles import ALLOWED_ACTIONS
+from ucwatch.console.sessions import Session
+from ucwatch.console.web import console_of, failure, render, session_of, to_login
+from ucwatch.core.errors import AuditNotWritten
+
+DONE = {"ACKNOWLEDGED": "Acknowledged.", "ASSIGNED": "Assigned.", "NOTE_ADDED": "Note added.",
+        "SNOOZED": "Snoozed.", "FOLLOW_UP_RECORDED": "Follow-up recorded.", "CLOSED_BY_HAND": "Closed by hand."}
+"""What the alert page says after an action (`?done=ACTION`): fixed texts, nothing echoed."""
+
+
+async def queue(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return to_login(request)
+    wanted = QueueFilter.from_query(dict(request.query_params))
+    denied = await _audit(request, session, "console_view_queue", None, filters=wanted.__dict__)
+    if denied is not None:
+        return denied
+    return render(request, "queue.html", **_queue_context(request, wanted))
+
+
+async def queue_fragment(request: Request) -> Response:
+    if session_of(request) is None:
+        return to_login(request)
+    wanted = QueueFilter.from_query(dict(request.query_params))
+    return render(request, "_queue.html", **_queue_context(request, wanted))
+
+
+async def alert(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return to_login(request)
+    console = console_of(request)
+    alert_id = request.path_params["alert_id"]
+    with console.lock:
+        entry = console.state.alert(alert_id)
+        if entry is not None:
+            changes = [entry.changes[s] for s in sorted(entry.changes)]
+            actions = list(entry.actions)
+            view = triage(entry, console.now())
+    if entry is None or entry.latest is None:
+        return failure(request, 404, "There is no such alert (or it has not been read from Kafka yet).")
+    latest = entry.latest
+    denied = await _audit(request, session, "console_view_alert", latest.child_id, alert_id=alert_id)
+    if denied is not None:
+        return denied
+    return render(request, "alert.html", alert=latest, changes=changes, actions=actions, triage=view,
+                  allowed=ALLOWED_ACTIONS[session.role], outcomes=list(FollowUpOutcome), reasons=list(CloseReason),
+                  message=DONE.get(request.query_params.get("done", ""), ""))
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    clock: str
+    """event time, recorded, or wall clock: which time `at` is."""
+    kind: str
+    what: str
+    detail: str
+    link: str = ""
+
+
+async def child(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return to_login(request)
+    console = console_of(request)
+    child_id = request.path_params["child_id"]
+    if not CHILD_TOKEN.match(child_id):
+        return failure(request, 404, "That is not a pseudonymous child id.")
+    denied = await _audit(request, session, "console_view_child", child_id,
+                          reads="alerts, actions, lifecycle events, child state")
+    if denied is not None:
+        return denied
+    history = await run_in_threadpool(console.history, child_id)
+    now = console.now()
+    items: list[TimelineItem] = []
+    with console.lock:
+        entries = console.state.child_alerts(child_id)
+        alerts = [(e.latest, triage(e, now)) for e in entries]
+        for entry in entries:
+            for change in entry.changes.values():
+                items.append(TimelineItem(change.fired_at, "event time", "alert", f"{change.rule} {change.change}",
+                                          f"{change.severity}; {change.reason}", f"/alerts/{change.alert_id}"))
+            for action in entry.actions:
+                items.append(TimelineItem(action.at, "wall clock", "action", action.action.value,
+                                          _action_detail(action), f"/alerts/{action.alert_id}"))
+    for event in history.events:
+        items.append(TimelineItem(_parse(event["occurred_at"]), "event time", "event", event["event_type"],
+                                  _event_detail(event)))
+    items.sort(key=lambda item: item.at)
+    return render(request, "child.html", child_id=child_id, alerts=alerts, items=items, history=history)
+
+
+def _queue_context(request: Request, wanted: QueueFilter) -> dict[str, Any]:
+    console = console_of(request)
+    with console.lock:
+        page = queue_page(console.state, wanted, console.now(), console.settings.console.page_size)
+    ready, reason = console.ready()
+    query = {k: v for k, v in request.query_params.items() if k != "page"}
+    return {"page": page, "wanted": wanted, "triage_filters": list(TRIAGE_FILTERS), "ready": ready,
+            "not_ready": reason, "query": query}
+
+
+async def _audit(request: Request, session: Session, what: str, child_id: str | None,
+                 **details: Any) -> Response | None:
+    """Writes the view's audit entry; a 503 page when it cannot be written (nothing is shown)."""
+    try:
+        await run_in_threadpool(console_of(request).outbox.audit, what, child_id, actor=session.user,
+                                role=session.role.value, path=request.url.path, **details)
+    except AuditNotWritten as exc:
+        return failure(request, 503, str(exc))
+    return None
+
+
+def _action_detail(action: Any) -> str:
+    parts = [f"by {action.actor}"]
+    for label, value in (("to", action.assignee), ("until", action.snoozed_until and action.snoozed_until.date()),
+                         ("outcome", action.outcome), ("reason", action.close_reason), ("note", action.note)):
+        if value:
+            parts.append(f"{label} {value}")
+    return "; ".join(parts)
+
+
+def _event_detail(event: dict[str, Any]) -> str:
+    skip = {"occurred_at", "event_type"}
+    return "; ".join(f"{k} {v}" for k, v in event.items() if k not in skip and v not in (None, ""))
+
+
+def _parse(text: str) -> datetime:
+    at = datetime.fromisoformat(str(text).replace(" ", "T"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -1,0 +1,105 @@
+"""The alert queue as a query over the state: filter, count per severity, order, one page.
+
+Pure. The queue holds open alerts not closed by hand, most severe first and, within a
+severity, the newest change first. The counts per severity are of the alerts matching
+every filter but severity, so that clicking a count narrows the list to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ucwatch.console.fold import SEVERITIES, SEVERITY_RANK, AlertEntry, ConsoleState, Triage, TriageView, triage
+
+TRIAGE_FILTERS = {
+    "active": frozenset({Triage.NEW, Triage.CHANGED, Triage.ACKNOWLEDGED}),
+    "all": frozenset({Triage.NEW, Triage.CHANGED, Triage.ACKNOWLEDGED, Triage.SNOOZED}),
+    "new": frozenset({Triage.NEW, Triage.CHANGED}),
+    "acknowledged": frozenset({Triage.ACKNOWLEDGED}),
+    "snoozed": frozenset({Triage.SNOOZED}),
+}
+"""The triage filter's choices; `active` (the default) leaves snoozed alerts out."""
+UNASSIGNED = "-"
+UNTOUCHED = TriageView(Triage.NEW, None, None, None, None)
+"""The triage of an alert nobody acted on (what `triage` gives it), without computing it."""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    severity: str = ""
+    rule: str = ""
+    assignee: str = ""
+    """A user or team name, `UNASSIGNED`, or empty for any."""
+    triage: str = "active"
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> QueueFilter:
+        """From the page's query string; an unknown value means no filter, a bad page the first."""
+        severity = params.get("severity", "")
+        wanted_triage = params.get("triage", "active")
+        try:
+            page = max(1, int(params.get("page", "1")))
+        except ValueError:
+            page = 1
+        return cls(severity=severity if severity in SEVERITIES else "", rule=params.get("rule", "")[:60],
+                   assignee=params.get("assignee", "")[:60],
+                   triage=wanted_triage if wanted_triage in TRIAGE_FILTERS else "active", page=page)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    entry: AlertEntry
+    triage: TriageView
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    counts: dict[str, int]
+    """Per severity, of the alerts matching the other filters."""
+    total: int
+    """Alerts matching every filter."""
+    page: int
+    pages: int
+    rules: list[str]
+    """Rules of the open alerts, for the filter's choices."""
+
+
+def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_size: int) -> QueuePage:
+    counts = dict.fromkeys(SEVERITIES, 0)
+    matching: list[QueueRow] = []
+    rules: set[str] = set()
+    allowed = TRIAGE_FILTERS[wanted.triage]
+    for entry in state.open_entries():
+        latest = entry.latest
+        assert latest is not None  # open_entries holds alerts with changes only
+        rules.add(latest.rule)
+        if wanted.rule and latest.rule != wanted.rule:
+            continue
+        view = triage(entry, now) if entry.actions else UNTOUCHED  # most alerts: no action yet
+        if view.status not in allowed or not _assigned_to(view, wanted.assignee):
+            continue
+        counts[latest.severity] = counts.get(latest.severity, 0) + 1
+        if not wanted.severity or latest.severity == wanted.severity:
+            matching.append(QueueRow(entry, view))
+    matching.sort(key=_order, reverse=True)
+    pages = max(1, -(-len(matching) // page_size))
+    page = min(wanted.page, pages)
+    start = (page - 1) * page_size
+    return QueuePage(matching[start:start + page_size], counts, len(matching), page, pages, sorted(rules))
+
+
+def _assigned_to(view: TriageView, assignee: str) -> bool:
+    if not assignee:
+        return True
+    if assignee == UNASSIGNED:
+        return view.assignee is None
+    return view.assignee == assignee
+
+
+def _order(row: QueueRow) -> tuple[int, datetime, str]:
+    latest = row.entry.latest
+    assert latest is not None
+    return SEVERITY_RANK.get(latest.severity, -1), latest.fired_at, latest.alert_id

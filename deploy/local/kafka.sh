@@ -3,13 +3,19 @@
 #
 # Usage: deploy/local/kafka.sh COMMAND [ARGS]
 #   fetch                         resolve the Kafka jars into the cache (once)
-#   start [--brokers 1|3] [--timeout S]
+#   start [--brokers 1|3] [--secure] [--timeout S]
 #                                 fetch if needed, configure, format (first time only),
-#                                 start the node(s) and wait until they serve clients
+#                                 start the node(s) and wait until they serve clients.
+#                                 Without --secure: PLAINTEXT, no authentication (demo only).
+#                                 --secure (fixed at the first start of a home folder): TLS
+#                                 and SASL/SCRAM-SHA-512, ACLs, one principal per agency and
+#                                 role; CA, certificates and passwords made in the home folder
 #   stop                          stop every node (SIGTERM, SIGKILL after 60 s)
 #   status                        one line per node; exit 0 all running, 1 some, 3 none
 #   stop-node N | start-node N    stop / start one node of the running setup
 #   bootstrap                     print the bootstrap string of the current setup
+#   client-env PRINCIPAL          (--secure) print UCWATCH_KAFKA_* settings for a principal,
+#                                 e.g. export $(deploy/local/kafka.sh client-env ucwatch-worker)
 #   reset                         stop, then delete the home folder (not the cache)
 #
 # Environment:
@@ -18,6 +24,8 @@
 #   UCWATCH_KAFKA_PORT   first broker port (default 9092). Brokers listen on PORT..PORT+n-1,
 #                        their controllers on PORT+1000..PORT+1000+n-1, all on 127.0.0.1.
 #   UCWATCH_KAFKA_CACHE  jar cache (default $HOME/.cache/ucwatch/kafka-4.4.0)
+#   UCWATCH_PYTHON       (--secure) the Python with ucwatch installed that creates the
+#                        ACLs and ingestion topics (default <repo>/.venv/bin/python)
 # See deploy/local/README.md.
 set -euo pipefail
 
@@ -34,6 +42,15 @@ SETUP_FILE="$KAFKA_HOME_DIR/setup.env"     # brokers / port / cluster id of this
 CONTROLLER_OFFSET=1000
 STOP_TIMEOUT=60
 START_TIMEOUT=90
+# --secure: TLS material and passwords in the home folder (docs/security.md).
+TLS_DIR="$KAFKA_HOME_DIR/tls"
+CREDENTIALS_DIR="$KAFKA_HOME_DIR/credentials"
+ADMIN=ucwatch-admin
+BROKER_PRINCIPAL=ucwatch-broker   # the nodes' certificate (CN), on the controller listener only
+# Must equal ucwatch.core.kafka_acls.PRINCIPALS (a unit test compares them).
+PRINCIPALS=(ucwatch-admin ucwatch-agency-cbp ucwatch-agency-ice ucwatch-agency-orr ucwatch-agency-prs
+    ucwatch-agency-eoir ucwatch-worker ucwatch-ticker ucwatch-sink ucwatch-notifier ucwatch-console
+    ucwatch-analyst)
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 say() { echo "kafka.sh: $*"; }
@@ -90,10 +107,12 @@ cmd_fetch() {
 
 # ----------------------------------------------------------------------------- setup
 
-load_setup() {   # sets BROKERS PORT CLUSTER_ID from the home folder; fails when absent
+load_setup() {   # sets BROKERS PORT CLUSTER_ID SECURE from the home folder; fails when absent
     [[ -f $SETUP_FILE ]] || return 1
+    SECURE=0   # homes made before --secure existed have no SECURE line
     # shellcheck disable=SC1090
     source "$SETUP_FILE"
+    [[ $SECURE =~ ^[01]$ ]] || die "$SETUP_FILE is damaged; run reset"
     [[ ${BROKERS:-} =~ ^[13]$ && ${PORT:-} =~ ^[0-9]+$ ]] || die "$SETUP_FILE is damaged; run reset"
 }
 
@@ -113,16 +132,13 @@ write_config() {   # write_config N
     for ((i = 1; i <= BROKERS; i++)); do voters+="${voters:+,}$i@127.0.0.1:$(controller_port "$i")"; done
     if ((BROKERS == 3)); then rf=3 isr=2; else rf=1 isr=1; fi
     mkdir -p "$dir/data"
+    (umask 077; : >"$dir/server.properties") && chmod 600 "$dir/server.properties"   # --secure: it holds the admin's password
     cat >"$dir/server.properties" <<EOF
 # Written by deploy/local/kafka.sh on every start; edits are lost.
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$(broker_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$n")
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+$(if ((SECURE)); then secure_listeners "$n"; else plaintext_listeners "$n"; fi)
 log.dirs=$dir/data
 # Topics are created explicitly (ucwatch topics create) with their partition counts; a
 # silently auto-created one-partition topic would hide a misconfigured name.
@@ -137,6 +153,96 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 EOF
+}
+
+plaintext_listeners() {
+    cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:$(broker_port "$1"),CONTROLLER://127.0.0.1:$(controller_port "$1")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$1")
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+EOF
+}
+
+secure_listeners() {   # clients: SASL_SSL + SCRAM; controllers: TLS with the nodes' certificate
+    cat <<EOF
+listeners=SASL_SSL://127.0.0.1:$(broker_port "$1"),CONTROLLER://127.0.0.1:$(controller_port "$1")
+advertised.listeners=SASL_SSL://127.0.0.1:$(broker_port "$1")
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+inter.broker.listener.name=SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$ADMIN" password="$(<"$CREDENTIALS_DIR/$ADMIN.password")";
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+# Only a node (its certificate, signed by this CA) may talk to the controllers.
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([a-z0-9-]+)\$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:$ADMIN;User:$BROKER_PRINCIPAL
+allow.everyone.if.no.acl.found=false
+EOF
+}
+
+make_secrets() {   # CA, the nodes' certificate, a password per principal; keeps what exists
+    command -v openssl >/dev/null 2>&1 || die "openssl not found on PATH; --secure needs it for the certificates"
+    # Keys, passwords and every child's data: for this user only.
+    chmod 700 "$KAFKA_HOME_DIR"
+    (
+        umask 077
+        mkdir -p "$TLS_DIR" "$CREDENTIALS_DIR"
+        cd "$TLS_DIR"
+        if [[ ! -f ca.crt ]]; then
+            openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=ucwatch local CA" \
+                -keyout ca.key -out ca.crt 2>/dev/null || die "openssl could not make the CA"
+            rm -f broker.pem
+        fi
+        if [[ ! -f broker.pem ]]; then
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=$BROKER_PRINCIPAL" -keyout broker.key \
+                -out broker.csr 2>/dev/null || die "openssl could not make the broker key"
+            openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+                -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n') \
+                -out broker.crt 2>/dev/null || die "openssl could not sign the broker certificate"
+            openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.pk8
+            cat broker.pk8 broker.crt >broker.pem
+            rm -f broker.csr broker.pk8
+        fi
+        chmod 644 ca.crt
+        local name
+        for name in "${PRINCIPALS[@]}"; do
+            [[ -s $CREDENTIALS_DIR/$name.password ]] || openssl rand -hex 24 >"$CREDENTIALS_DIR/$name.password"
+        done
+    )
+}
+
+scram_args() {   # fills SCRAM_ARGS: the credentials written into the metadata at format time
+    local name
+    SCRAM_ARGS=()
+    for name in "${PRINCIPALS[@]}"; do
+        SCRAM_ARGS+=(--add-scram "SCRAM-SHA-512=[name=$name,password=$(<"$CREDENTIALS_DIR/$name.password")]")
+    done
+}
+
+python_bin() {
+    local py=${UCWATCH_PYTHON:-$REPO_DIR/.venv/bin/python}
+    [[ -x $py ]] || py=$(command -v python3) || die "no Python found; set UCWATCH_PYTHON to one with ucwatch installed"
+    echo "$py"
+}
+
+apply_acls() {   # the ACLs and the agencies' ingestion topics, as the admin (idempotent)
+    local py out rf=1
+    ((BROKERS == 3)) && rf=3
+    py=$(python_bin)
+    if ! out=$("$py" -m ucwatch.core.kafka_acls --bootstrap "$(bootstrap)" --credentials "$CREDENTIALS_DIR" \
+            --ca "$TLS_DIR/ca.crt" --replication-factor "$rf" 2>&1); then
+        echo "$out" >&2
+        die "the ACLs could not be created (the nodes keep running; run start again to retry, or stop)"
+    fi
+    say "$out"
 }
 
 jvm_opts() {   # jvm_opts HEAP: fills the JVM_OPTS array
@@ -155,7 +261,10 @@ format_node() {
     dir=$(node_dir "$n")
     [[ -f $dir/data/meta.properties ]] && return 0
     say "formatting storage of node $n"
+    SCRAM_ARGS=()
+    ((SECURE)) && scram_args
     kafka_tool kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$dir/server.properties" \
+        "${SCRAM_ARGS[@]+"${SCRAM_ARGS[@]}"}" \
         >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "formatting node $n failed"; }
 }
 
@@ -283,14 +392,15 @@ stop_nodes() {   # SIGTERM all given nodes, wait, SIGKILL the stragglers
 # ----------------------------------------------------------------------------- commands
 
 cmd_start() {
-    local brokers="" timeout=$START_TIMEOUT n
+    local brokers="" timeout=$START_TIMEOUT n secure=""
     while (($#)); do
         case $1 in
             --brokers) brokers=${2:-}; shift 2 || die "--brokers needs a value" ;;
             --brokers=*) brokers=${1#*=}; shift ;;
             --timeout) timeout=${2:-}; shift 2 || die "--timeout needs a value" ;;
             --timeout=*) timeout=${1#*=}; shift ;;
-            *) die "start: unknown argument '$1' (usage: start [--brokers 1|3] [--timeout S])" ;;
+            --secure) secure=1; shift ;;
+            *) die "start: unknown argument '$1' (usage: start [--brokers 1|3] [--secure] [--timeout S])" ;;
         esac
     done
     [[ -z $brokers || $brokers =~ ^[13]$ ]] || die "--brokers must be 1 or 3"
@@ -305,6 +415,11 @@ cmd_start() {
             die "$KAFKA_HOME_DIR holds a $BROKERS-broker setup; run reset first (deletes its data)" \
                 "or use another UCWATCH_KAFKA_HOME"
         fi
+        # The SCRAM credentials are written at format time, so a home stays what it was made.
+        if [[ -n $secure ]] && ((!SECURE)); then
+            die "$KAFKA_HOME_DIR holds an insecure (PLAINTEXT) setup; run reset first (deletes its data)" \
+                "or use another UCWATCH_KAFKA_HOME"
+        fi
         local running=0
         for ((n = 1; n <= BROKERS; n++)); do node_pid "$n" >/dev/null && running=$((running + 1)); done
         if ((running == BROKERS)); then
@@ -317,7 +432,7 @@ cmd_start() {
             say "nodes run on port $PORT; ignoring UCWATCH_KAFKA_PORT=$port"
         fi
     else
-        BROKERS=${brokers:-1} PORT=$port CLUSTER_ID=""
+        BROKERS=${brokers:-1} PORT=$port CLUSTER_ID="" SECURE=${secure:-0}
     fi
 
     for ((n = 1; n <= BROKERS; n++)); do
@@ -328,7 +443,12 @@ cmd_start() {
         CLUSTER_ID=$(kafka_tool kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
         [[ $CLUSTER_ID =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not create a cluster id ($CLUSTER_ID)"
     fi
-    printf 'BROKERS=%s\nPORT=%s\nCLUSTER_ID=%s\n' "$BROKERS" "$PORT" "$CLUSTER_ID" >"$SETUP_FILE"
+    printf 'BROKERS=%s\nPORT=%s\nCLUSTER_ID=%s\nSECURE=%s\n' "$BROKERS" "$PORT" "$CLUSTER_ID" "$SECURE" >"$SETUP_FILE"
+    if ((SECURE)); then
+        make_secrets
+    else
+        echo "kafka.sh: WARNING: insecure: PLAINTEXT, no authentication, no ACLs; any local process may read and write every topic as anyone (demo only; start --secure for TLS, SCRAM and ACLs)" >&2
+    fi
 
     local started=$SECONDS nodes=()
     for ((n = 1; n <= BROKERS; n++)); do
@@ -339,7 +459,20 @@ cmd_start() {
     done
     for n in "${nodes[@]}"; do launch_node "$n"; done
     wait_ready "$timeout" "${nodes[@]}"
+    if ((SECURE)); then apply_acls; fi
     say "ready after $((SECONDS - started)) s; bootstrap: $(bootstrap)"
+}
+
+cmd_client_env() {
+    load_setup || die "no Kafka set up in $KAFKA_HOME_DIR"
+    ((SECURE)) || die "$KAFKA_HOME_DIR is an insecure (PLAINTEXT) setup: no principals; only UCWATCH_KAFKA_BOOTSTRAP=$(bootstrap)"
+    local name=${1:-}
+    [[ -n $name && -f $CREDENTIALS_DIR/$name.password ]] \
+        || die "client-env needs a principal: ${PRINCIPALS[*]}"
+    printf '%s\n' "UCWATCH_KAFKA_BOOTSTRAP=$(bootstrap)" "UCWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL" \
+        "UCWATCH_KAFKA_SASL_MECHANISM=SCRAM-SHA-512" "UCWATCH_KAFKA_SASL_USERNAME=$name" \
+        "UCWATCH_KAFKA_SASL_PASSWORD_FILE=$CREDENTIALS_DIR/$name.password" \
+        "UCWATCH_KAFKA_CA_LOCATION=$TLS_DIR/ca.crt"
 }
 
 cmd_stop() {
@@ -425,7 +558,7 @@ cmd_reset() {
     for entry in "$KAFKA_HOME_DIR"/* "$KAFKA_HOME_DIR"/.[!.]*; do
         [[ -e $entry ]] || continue
         case ${entry##*/} in
-            setup.env | .lock | node-[0-9]*) ;;
+            setup.env | .lock | node-[0-9]* | tls | credentials) ;;
             *) die "refusing to delete $KAFKA_HOME_DIR: it holds ${entry##*/}, which kafka.sh did not create" ;;
         esac
     done
@@ -452,6 +585,7 @@ main() {
         stop-node) lock_home; cmd_stop_node "$@" ;;
         start-node) require_java; lock_home; cmd_start_node "$@" ;;
         bootstrap) load_setup || die "no Kafka set up in $KAFKA_HOME_DIR"; bootstrap ;;
+        client-env) cmd_client_env "$@" ;;
         reset) lock_home; cmd_reset ;;
         -h | --help | help) usage ;;
         "") usage >&2; exit 2 ;;

@@ -8,6 +8,7 @@
      |    +-- SchemaIdUnknown   a framed record names a schema id the registry lacks
      +-- RegistryError          the schema registry refused or could not be reached
      +-- KafkaUnavailable       no broker answered within the retry budget
+     +-- KafkaAccessDenied      the brokers refused this principal: login, TLS or a missing ACL
      +-- DeliveryError          the broker did not acknowledge some records
      |    +-- AuditNotWritten   an audit entry could not be written, so nothing was shown
      +-- PseudonymKeyError      the HMAC key is missing or too weak
@@ -82,6 +83,20 @@ class KafkaUnavailable(UcwatchError):
         self.attempts = attempts
         self.last_error = last_error
         self.before = before
+
+
+class KafkaAccessDenied(UcwatchError):
+    """The brokers refused who this process is (a wrong password, an unknown user, a
+    certificate not trusted) or what it needs (`missing`: one line per right it lacks).
+    Never retried: waiting does not grant a right. The message holds no secret."""
+
+    def __init__(self, bootstrap: str, principal: str, reason: str, *, missing: tuple[str, ...] = ()) -> None:
+        who = f"principal {principal}" if principal else "this client"
+        super().__init__(f"Kafka at {bootstrap} refused {who}: {reason}")
+        self.bootstrap = bootstrap
+        self.principal = principal
+        self.reason = reason
+        self.missing = missing
 
 
 class DeliveryError(UcwatchError):

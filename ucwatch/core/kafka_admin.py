@@ -1,7 +1,11 @@
 """Reaching Kafka and laying out ucwatch's topics.
 
 `wait_for_kafka` retries an unreachable broker with back-off for the configured time and
-then fails with one clear error, before anything is produced. `ensure_topics` creates the
+then fails with one clear error, before anything is produced; a broker that refuses the
+login or the TLS handshake fails it at once (KafkaAccessDenied), since waiting would not
+help. `require_rights` checks, at start, that this principal holds the rights a role uses
+(the broker's own view, DescribeTopics with authorized operations), so that a missing ACL
+fails loudly before any work rather than at the first write. `ensure_topics` creates the
 topics idempotently with explicit partition counts and configs; it refuses to carry on
 when an existing topic has another partition count than configured, since that would
 move children to other partitions and break their order.
@@ -10,14 +14,16 @@ move children to other partitions and break their order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._acl import AclOperation  # confluent_kafka.admin does not export it for mypy
 from confluent_kafka.cimpl import NewTopic  # where it is defined; confluent_kafka.admin does not export it
 
-from ucwatch.core.errors import KafkaUnavailable, SettingsError, TopicMissing
+from ucwatch.core.errors import KafkaAccessDenied, KafkaUnavailable, SettingsError, TopicMissing
+from ucwatch.core.kafka_security import confluent_security, faust_credentials
 from ucwatch.core.retry import Backoff, RetryExhausted, poll_until, retry
 from ucwatch.core.settings import Settings, TopicSettings
 
@@ -26,9 +32,15 @@ KAFKA_LOGGER = logging.getLogger("ucwatch.librdkafka")
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
-    """Connection settings every confluent-kafka client of ucwatch shares."""
+    """Connection settings every confluent-kafka client of ucwatch shares, with the
+    security settings (protocol, SASL principal and password, CA, client certificate)."""
     return {"bootstrap.servers": settings.kafka.bootstrap, "logger": KAFKA_LOGGER,
-            "log.connection.close": False}
+            "log.connection.close": False, **confluent_security(settings.kafka)}
+
+
+def faust_broker_credentials(settings: Settings) -> Any:
+    """faust's ``broker_credentials`` for the same security settings (None: PLAINTEXT)."""
+    return faust_credentials(settings.kafka)
 
 
 def wait_for_kafka(settings: Settings, timeout_s: float | None = None, *,
@@ -40,20 +52,63 @@ def wait_for_kafka(settings: Settings, timeout_s: float | None = None, *,
     # error at the end says more than hundreds of those lines.
     quiet = logging.getLogger("ucwatch.librdkafka.probe")
     quiet.setLevel(logging.CRITICAL)
-    probe_config: dict[str, Any] = {**client_config(settings), "logger": quiet}
+    refusals: list[KafkaError] = []
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() in REFUSALS:
+            refusals.append(error)
+
+    probe_config: dict[str, Any] = {**client_config(settings), "logger": quiet, "error_cb": on_error}
     probe = AdminClient(probe_config)
+
+    def attempt() -> Any:
+        try:
+            return probe.list_topics(timeout=5.0)
+        except KafkaException:
+            probe.poll(0.5)  # serves error_cb: was it a refusal rather than silence?
+            if refusals:
+                raise KafkaAccessDenied(settings.kafka.bootstrap, settings.kafka.sasl_username,
+                                        refusals[0].str()) from None
+            raise
 
     def report(attempt: int, failure: BaseException, delay: float) -> None:
         log.warning("Kafka at %s not reachable yet (attempt %d: %s); retrying in %.1f s",
                     settings.kafka.bootstrap, attempt, kafka_reason(failure), delay)
 
     try:
-        retry(lambda: probe.list_topics(timeout=5.0), retry_on=lambda exc: isinstance(exc, KafkaException),
+        retry(attempt, retry_on=lambda exc: isinstance(exc, KafkaException),
               backoff=Backoff(first_s=0.5, max_s=5.0), deadline_s=timeout_s, on_retry=report)
     except RetryExhausted as exc:
         raise KafkaUnavailable(settings.kafka.bootstrap, exc.attempts, kafka_reason(exc.last),
                                before=before) from None
     return AdminClient(client_config(settings))
+
+
+REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+"""librdkafka errors that mean "refused", not "not there yet": never retried."""
+
+
+def require_rights(admin: AdminClient, settings: Settings, needs: Mapping[str, Iterable[AclOperation]]) -> None:
+    """Raises KafkaAccessDenied listing every right of `needs` (topic -> operations) this
+    principal lacks; a topic it may not even describe counts as lacking them all."""
+    wanted = {topic: set(operations) for topic, operations in needs.items()}
+    futures = admin.describe_topics(TopicCollection(list(wanted)), include_authorized_operations=True,
+                                    request_timeout=15)
+    missing = []
+    for topic, operations in wanted.items():
+        try:
+            granted = set(futures[topic].result().authorized_operations or ())
+        except KafkaException as exc:
+            code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if code not in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                raise
+            granted = set()
+        if AclOperation.ALL not in granted:
+            missing += [f"{op.name} on topic {topic}" for op in sorted(operations - granted, key=lambda o: o.name)]
+    if missing:
+        raise KafkaAccessDenied(settings.kafka.bootstrap, settings.kafka.sasl_username,
+                                "missing " + "; ".join(missing) + " (a topic it may not describe looks missing)",
+                                missing=tuple(missing))
 
 
 def kafka_reason(failure: BaseException) -> str:

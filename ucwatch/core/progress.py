@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from ucwatch.core.kafka_admin import client_config
 from ucwatch.core.settings import Settings, TopicSettings
 
 
@@ -23,7 +24,7 @@ def committed_records(consumer: Consumer, topic: TopicSettings) -> int | None:
 def remaining(settings: Settings) -> int | None:
     """Lifecycle records not yet committed by the workers' group; None while unknown."""
     topic = settings.topics.lifecycle.name
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": settings.streams.app_id,
+    consumer = Consumer({**client_config(settings), "group.id": settings.streams.app_id,
                          "enable.auto.commit": False})
     try:
         partitions = [TopicPartition(topic, p) for p in range(settings.topics.lifecycle.partitions)]

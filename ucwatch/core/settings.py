@@ -43,6 +43,25 @@ class KafkaSettings:
     connect_timeout_s: float = 30.0
     """How long a command keeps retrying an unreachable broker before it gives up."""
     delivery_timeout_ms: int = 120_000
+    security_protocol: str = "PLAINTEXT"
+    """PLAINTEXT (the local demo only), SSL, SASL_PLAINTEXT or SASL_SSL (docs/security.md)."""
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    """With SASL_*: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN."""
+    sasl_username: str = ""
+    """The Kafka principal this process acts as (one per agency and per ucwatch role)."""
+    sasl_password: str = ""
+    """Its password (a secret: set it by environment, UCWATCH_KAFKA_SASL_PASSWORD)..."""
+    sasl_password_file: str = ""
+    """...or name a file that holds it (one line)."""
+    ca_location: str = ""
+    """CA certificate(s) (PEM) the brokers' certificates are verified against; empty: the
+    system's. Verification cannot be turned off."""
+    certificate_location: str = ""
+    """Client certificate (PEM) for mutual TLS..."""
+    key_location: str = ""
+    """...its private key (PEM)..."""
+    key_password: str = ""
+    """...and the key's password, if it has one (a secret)."""
 
 
 @dataclass(frozen=True)

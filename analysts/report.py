@@ -6,15 +6,16 @@
 "As of" a date means known by then: only events recorded before it count (each event_id
 once), so a report for a past date does not change when late records land afterwards.
 The figures come from the parameterized views of sinks/migrations/V003__oversight.sql
-(`oversight_by_fy`, `alerts_by_rule`); they carry the names and the definitions of the
+(`oversight_by_fy`, `alerts_by_rule`) and V005 (`notifications_by_kind`, which counts each
+notification once however often it was delivered); they carry the names and the definitions of the
 simulator's ground truth (producers/simulate/truth.py, `CohortTruth.as_dict()`), so a
 simulated history landed in ClickHouse reproduces `Simulation.delivered_truth` exactly.
 The demographic counters of the truth (release states, age brackets, sexes, countries)
 are not part of the report.
 
 `figures` is ``{"as_of", "database", "by_fy": {fy: cohort}, "total": cohort, "alerts":
-[by rule]}``, each cohort holding the counts, ``case_outcomes`` and ``shares`` (rounded to
-4 places, as in the truth).
+[by rule], "notifications": [by recipient and kind]}``, each cohort holding the counts,
+``case_outcomes`` and ``shares`` (rounded to 4 places, as in the truth).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, TextIO
 from clickhouse_connect.driver.client import Client
 
 from ucwatch.core.settings import Settings
-from ucwatch.sinks.errors import ClickHouseError, ClickHouseUnavailable, StoreInUse
+from ucwatch.sinks.errors import MISSING_OBJECT_CODES, ClickHouseError, ClickHouseUnavailable, StoreInUse
 
 OK, REFUSED, USAGE, UNAVAILABLE = 0, 1, 2, 3
 FORMATS = ("text", "json")
@@ -57,7 +58,6 @@ SHARES: dict[str, tuple[str, str]] = {
 ALERT_COUNTS = ("opened", "open", "resolved", "retracted", "cancelled", "closed")
 
 Rows = Callable[[str], list[dict[str, Any]]]
-_MISSING_VIEW = ("UNKNOWN_FUNCTION", "UNKNOWN_TABLE", "UNKNOWN_DATABASE")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -79,8 +79,14 @@ def oversight_from(rows: Rows, database: str, as_of: datetime) -> dict[str, Any]
              for row in rows(f"SELECT * FROM {database}.oversight_by_fy(as_of = {literal}) ORDER BY fy")}
     alerts = [_alert(row)
               for row in rows(f"SELECT * FROM {database}.alerts_by_rule(as_of = {literal}) ORDER BY rule")]
+    notifications = [
+        {"recipient": str(row["recipient"]), "kind": str(row["kind"]), "notifications": int(row["notifications"]),
+         "children": int(row["children"])}
+        for row in rows(f"SELECT * FROM {database}.notifications_by_kind(as_of = {literal}) "
+                        "ORDER BY recipient, kind")]
     return {"as_of": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "database": database, "by_fy": by_fy, "total": total(by_fy.values()), "alerts": alerts}
+            "database": database, "by_fy": by_fy, "total": total(by_fy.values()), "alerts": alerts,
+            "notifications": notifications}
 
 
 def total(cohorts: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -203,6 +209,13 @@ def render_report(figures: dict[str, Any]) -> str:
             out.append(f"{alert['rule']:<28}" + "".join(f"{c:>10}" for c in cells))
     else:
         out.append("  (no alert opened before the date)")
+    out += ["", "Notifications ucwatch sent before the date (each notification once)"]
+    if figures["notifications"]:
+        out.append(f"{'recipient':<12}{'kind':<28}{'notifications':>14}{'children':>10}")
+        for sent in figures["notifications"]:
+            out.append(f"{sent['recipient']:<12}{sent['kind']:<28}{sent['notifications']:>14,}{sent['children']:>10,}")
+    else:
+        out.append("  (none sent before the date)")
     return "\n".join(out) + "\n"
 
 
@@ -246,8 +259,9 @@ def run_report(settings: Settings, as_of: datetime | None, fmt: str, *,
         return UNAVAILABLE
     except ClickHouseError as exc:
         print(f"ucwatch: error: {exc}", file=err)
-        if any(code in str(exc) for code in _MISSING_VIEW):
-            print("ucwatch: the report reads the views of migration V003: run `ucwatch migrate`", file=err)
+        if exc.code in MISSING_OBJECT_CODES:
+            print("ucwatch: the report reads the views of migrations V003 and V005: run `ucwatch migrate`",
+                  file=err)
         return REFUSED
     if fmt == "json":
         out.write(json.dumps(figures, indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""`ucwatch sql "QUERY" [--format table|csv|json]`: an analyst's read-only query, audit-logged.
+"""`ucwatch sql "QUERY" [--format text|csv|json]`: an analyst's read-only query, audit-logged.
+(The command line's ``text`` is this module's ``table`` format.)
 
 The query is written to the audit topic first; if that cannot be done it is not run.
 Then it goes:
@@ -9,7 +10,7 @@ Then it goes:
   sink) when its endpoint file names a live process, else directly on the store, which
   fails with `StoreInUse` when another process holds it.
 
-Either way ClickHouse enforces read-only mode, and `sinks.query_service.execute` refuses
+Either way ClickHouse enforces read-only mode, and `analysts.guard.execute` refuses
 what that mode lets through (several statements, SYSTEM, KILL, INTO OUTFILE).
 
 Exit codes: 0 the output is printed; 1 ClickHouse (or ucwatch's read-only guard) refused
@@ -25,7 +26,9 @@ from typing import Any, Protocol, TextIO
 
 from confluent_kafka import KafkaException
 
-from ucwatch.analysts.query_service import FORMATS, ServiceUnreachable, ask, execute, read_endpoint
+from ucwatch.analysts.endpoint import read_endpoint
+from ucwatch.analysts.guard import FORMATS, execute
+from ucwatch.analysts.query_client import ServiceUnreachable, ask
 from ucwatch.core.errors import DeliveryError, KafkaUnavailable
 from ucwatch.core.settings import Settings
 from ucwatch.sinks.clickhouse import connect, is_embedded, store_path
@@ -61,7 +64,9 @@ def run_sql(settings: Settings, query: str, fmt: str = "table", *, audit: AuditW
     try:
         (kafka_audit if audit is None else audit)(settings, "sql", None, query=query)
     except (KafkaUnavailable, DeliveryError, KafkaException) as exc:
-        print(f"ucwatch: error: the query was not run, since it could not be audit-logged: {exc}", file=err)
+        from ucwatch.core.kafka_admin import kafka_reason
+        print(f"ucwatch: error: the query was not run, since it could not be audit-logged: {kafka_reason(exc)}",
+              file=err)
         return UNAVAILABLE
     try:
         result = query_output(settings, query, fmt)

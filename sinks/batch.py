@@ -2,7 +2,8 @@
 
 A batch is named by its offset range. Its deduplication token is derived from that
 name alone, so the same records written twice (a retry, or a replay after a crash) carry
-the same token and ClickHouse keeps one copy.
+the same token and ClickHouse keeps one copy. How a batch begins and where it must end
+after a restart is sinks/replay.py's decision.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ class Batch:
     """Records consumed, rows or not (ticks and dead letters advance offsets too)."""
     started: float = field(default_factory=time.monotonic)
     replay_until: int | None = None
-    """Set when this batch re-forms a ledgered one: it must end exactly at this offset."""
+    """Set when this batch forms a ledgered range again: it ends exactly at this offset."""
+    end_by: int | None = None
+    """Set when a ledgered range follows: this batch ends at this offset at the latest."""
+    limit: int | None = field(init=False)
+    """The last offset this batch may hold, if it has one."""
+
+    def __post_init__(self) -> None:
+        self.limit = self.replay_until if self.replay_until is not None else self.end_by
 
     def add(self, offset: int, row: Row | None) -> None:
         self.last_offset = offset
@@ -49,10 +57,12 @@ class Batch:
     def is_replay(self) -> bool:
         return self.replay_until is not None
 
-    def replay_complete(self) -> bool:
-        return self.replay_until is not None and self.last_offset >= self.replay_until
+    def full(self) -> bool:
+        """No further record of the partition can join this batch."""
+        return self.limit is not None and self.last_offset >= self.limit
 
     def due(self, max_rows: int, max_seconds: float, now: float) -> bool:
         if self.replay_until is not None:
-            return self.replay_complete()
-        return len(self.rows) >= max_rows or (self.records > 0 and now - self.started >= max_seconds)
+            return self.full()  # a replayed range is written whole or not at all
+        return self.full() or len(self.rows) >= max_rows or (
+            self.records > 0 and now - self.started >= max_seconds)

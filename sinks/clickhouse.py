@@ -5,25 +5,29 @@
   which also forbids changing that setting back (a server may instead give analysts their
   own read-only user through ``clickhouse.analyst_dsn``).
 
-An embedded store is one directory that one process at a time can open; a second
-process trying gets `StoreInUse` instead of chDB's bare "Error initializing EmbeddedServer".
+An embedded store is one directory that one process at a time can open: the engine holds
+a lock on its ``status`` file, which names the process. A second process trying gets
+`StoreInUse` with that process id instead of chDB's bare "Error initializing EmbeddedServer".
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
-from clickhouse_connect.driver.exceptions import OperationalError, ProgrammingError
 
 from ucwatch.core.settings import Settings
-from ucwatch.sinks.errors import ClickHouseError, ClickHouseUnavailable, StoreInUse
+from ucwatch.sinks.errors import FOREIGN_ERRORS, ClickHouseError, StoreInUse, from_driver
 
 Role = Literal["writer", "analyst"]
 
 READ_ONLY = {"readonly": 1}
+_STATUS_PID = re.compile(r"^PID:\s*(\d+)\s*$", re.MULTILINE)
 
 
 def is_embedded(dsn: str) -> bool:
@@ -52,14 +56,33 @@ def connect(settings: Settings, role: Role = "writer", *, database: str | None =
         extra["database"] = database
     try:
         return clickhouse_connect.get_client(dsn=dsn, **extra)
-    except ProgrammingError as exc:
-        if is_embedded(dsn) and "EmbeddedServer" in str(exc):
-            raise StoreInUse(store_path(dsn), "chDB refused to open it") from exc
-        raise ClickHouseError(f"cannot open ClickHouse at {redact(dsn)}: {exc}") from exc
-    except OperationalError as exc:
-        raise ClickHouseUnavailable(f"ClickHouse at {redact(dsn)} cannot be reached: {exc}") from exc
-    except DriverError as exc:
-        raise ClickHouseError(f"ClickHouse at {redact(dsn)} refused the connection: {exc}") from exc
+    except FOREIGN_ERRORS as exc:
+        if is_embedded(dsn):
+            holder = store_holder(Path(store_path(dsn)))
+            if holder is not None:
+                raise StoreInUse(store_path(dsn), f"pid {holder}" if holder else "its lock is held") from exc
+            raise ClickHouseError(f"cannot open the embedded ClickHouse store {store_path(dsn)}: {exc}") from exc
+        raise from_driver(exc, f"ClickHouse at {redact(dsn)}") from exc
+
+
+def store_holder(store: Path) -> int | None:
+    """The process holding the embedded store open (its lock on ``status``; 0 when the file
+    does not name it), or None when no process holds it."""
+    try:
+        fd = os.open(store / "status", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with os.fdopen(os.dup(fd)) as status:
+                found = _STATUS_PID.search(status.read())
+            return int(found.group(1)) if found else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def redact(dsn: str) -> str:
@@ -70,10 +93,3 @@ def redact(dsn: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}"
-
-
-def clickhouse_message(exc: BaseException) -> str:
-    """ClickHouse's own message for a refused statement, without the driver's wrapping."""
-    text = str(exc)
-    start = text.find("Code: ")
-    return (text[start:] if start >= 0 else text).strip()

@@ -29,7 +29,7 @@ from string import Template
 from clickhouse_connect.driver.client import Client
 
 from ucwatch.core.settings import Settings
-from ucwatch.sinks.errors import MigrationError
+from ucwatch.sinks.errors import FOREIGN_ERRORS, MigrationError, from_driver
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEDUP_WINDOW = 10_000
@@ -88,7 +88,16 @@ def _strip_comments(text: str) -> str:
 
 
 def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Applies what is missing; returns the migrations applied now (none: up to date)."""
+    """Applies what is missing; returns the migrations applied now (none: up to date).
+
+    Raises `MigrationError`, or ClickHouse's refusal or unavailability (sinks/errors.py)."""
+    try:
+        return _migrate(client, settings, directory)
+    except FOREIGN_ERRORS as exc:
+        raise from_driver(exc) from exc
+
+
+def _migrate(client: Client, settings: Settings, directory: Path) -> list[Migration]:
     database, cluster = settings.clickhouse.database, settings.clickhouse.cluster
     values = placeholders(database, cluster)
     client.command(f"CREATE DATABASE IF NOT EXISTS {database} {values['on_cluster']}")

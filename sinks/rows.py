@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ucwatch.core.settings import Settings
 from ucwatch.schemas.catalog import LIFECYCLE, default_catalog
 
 ENVELOPE = ("event_id", "event_type", "child_id", "occurred_at", "recorded_at", "source", "synthetic")
@@ -32,6 +33,8 @@ ALERT_FIELDS = ("alert_id", "child_id", "rule", "change", "status", "severity", 
                 "reason", "start_event_id", "basis", "sequence", "synthetic")
 NOTIFICATION_FIELDS = ("notification_id", "child_id", "recipient", "kind", "fact_id", "occurred_at",
                        "reason", "synthetic")
+ACTION_FIELDS = ("action_id", "action", "alert_id", "alert_sequence", "child_id", "actor", "role", "at", "assignee",
+                 "note", "snoozed_until", "outcome", "close_reason", "synthetic")
 STATE_FIELDS = ("child_id", "custody_status", "contact_status", "court_status", "next_hearing_at",
                 "last_contact_at", "last_event_at", "events_seen", "open_alerts", "as_of", "synthetic")
 
@@ -65,7 +68,7 @@ def _fields_getter(fields: tuple[str, ...]) -> Callable[..., Row]:
             # A field without a column (a newer schema than the table) goes to a spare slot.
             layout = layouts[name] = [positions.get(field, width) for field in record]
         row: Row = [None] * (width + 1)
-        for position, value in zip(layout, record.values()):
+        for position, value in zip(layout, record.values(), strict=True):
             row[position] = value
         del row[width]
         return row
@@ -91,8 +94,17 @@ NOTIFICATIONS = Target("notifications", NOTIFICATION_FIELDS + KAFKA_COLUMNS,
                        frozenset({"NotificationSent"}), _fields_getter(NOTIFICATION_FIELDS))
 CHILD_STATE = Target("child_state", STATE_FIELDS + KAFKA_COLUMNS, frozenset({"ChildStateSnapshot"}),
                      _state_row)
-TARGETS = (EVENTS, ALERTS, NOTIFICATIONS, CHILD_STATE)
+ACTIONS = Target("actions", ACTION_FIELDS + KAFKA_COLUMNS, frozenset({"AlertAction"}), _fields_getter(ACTION_FIELDS))
+TARGETS = (EVENTS, ALERTS, NOTIFICATIONS, CHILD_STATE, ACTIONS)
 
 
 def short_name(full_name: str) -> str:
     return full_name.rpartition(".")[2]
+
+
+def topic_targets(settings: Settings) -> dict[str, Target]:
+    """The landed topics and their tables."""
+    topics = settings.topics
+    return {topics.lifecycle.name: EVENTS, topics.alerts.name: ALERTS,
+            topics.notifications.name: NOTIFICATIONS, topics.child_state.name: CHILD_STATE,
+            topics.actions.name: ACTIONS}

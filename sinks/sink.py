@@ -1,19 +1,24 @@
-"""The ClickHouse sink: lifecycle events, alerts, notifications and child state, landed.
+"""The ClickHouse sink: lifecycle events, alerts, notifications, child state and the
+console's actions, landed.
 
-One consumer (group `sink.group_id`) reads the four topics. Each record goes into the
-batch of its (topic, partition): as a row, as nothing (a clock tick, a tombstone), or as a
-dead letter (a record it cannot decode, or of a type that does not belong on the topic).
-A batch is due when it holds `sink.batch_rows` rows or its first record has waited
-`sink.batch_seconds`.
+One consumer (group `sink.group_id`) reads the landed topics (sinks/rows.py,
+`topic_targets`), through sinks/consumer.py. Each record goes into the
+batch of its (topic, partition) (sinks/partition.py): as a row, as nothing (a clock tick,
+a tombstone), or as a dead letter (a record it cannot decode, or of a type that does not
+belong on the topic). A batch is due when it holds `sink.batch_rows` rows or its first
+record has waited `sink.batch_seconds`; after a restart, where batches begin and end is
+the ledger's decision (sinks/replay.py).
 
-Each round, in this order (the crash semantics follow from it):
+Each pass of the loop, in this order (the crash semantics follow from it):
 
 1. consume what is there into the batches;
-2. for each due batch, in turn: record its offset range in the ledger, then insert its
-   rows, both with deduplication tokens derived from the range (sinks/writer.py). This
-   round runs on a writer thread while step 1 goes on; one round at a time;
-3. once the round is written: flush the dead letters to Kafka;
-4. commit, synchronously, the offset after each batch of the round.
+2. once the previous round is written, start the next: for each due batch in turn, record
+   its offset range in the ledger, then insert its rows, both with deduplication tokens
+   derived from the range (sinks/writer.py), on a thread of its own while step 1 goes on
+   (sinks/rounds.py);
+3. once a round is written: dead-letter the rows ClickHouse refused, and wait, without
+   blocking the loop, until Kafka acknowledged every dead letter sent (sinks/deadletters.py);
+4. then commit, asynchronously, the offset after each batch of the round (sinks/commits.py).
 
 - Killed before 2: nothing was written; the records are read again from the committed
   offset.
@@ -22,10 +27,14 @@ Each round, in this order (the crash semantics follow from it):
   again, record for record, and written with the same tokens: ClickHouse drops the blocks
   it already has and writes the ones a killed insert did not finish.
 - Killed during 3: dead letters may be sent twice (they carry topic:partition:offset).
-- Killed during 4: as during 2; every replayed insert is dropped as a duplicate.
-- ClickHouse unreachable: the batch is retried with exponential back-off (ceiling
-  `sink.retry_max_s`) and nothing is committed until it is written. The consumer's
-  max.poll.interval is long so that an outage does not cost the partitions.
+- Killed during 4, or a commit refused: as during 2; every replayed insert is dropped as a
+  duplicate. A commit is never retried blindly and never blocks the loop, so the consumer
+  keeps polling and rejoins its group by itself after a broker outage.
+- ClickHouse unreachable: the round is retried with exponential back-off (ceiling
+  `sink.retry_max_s`) and nothing after it is committed until it is written.
+- Stopped (SIGTERM): the batches held are written if ClickHouse answers within a few
+  seconds, then dead letters and offsets are settled as far as Kafka answers; what is not
+  committed is read again on the next start.
 """
 
 from __future__ import annotations
@@ -33,153 +42,163 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from ucwatch.core import deadletter
-from ucwatch.core.deadletter import DeadLetterWriter
-from ucwatch.core.errors import ContractError, DeliveryError
-from ucwatch.core.kafka_admin import client_config
+from ucwatch.core.retry import RetryExhausted
 from ucwatch.core.settings import Settings
-from ucwatch.schemas.catalog import default_catalog
-from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder
 from ucwatch.sinks.batch import Batch
-from ucwatch.sinks.errors import ClickHouseUnavailable
-from ucwatch.sinks.ledger import Intent
-from ucwatch.sinks.rows import ALERTS, CHILD_STATE, EVENTS, NOTIFICATIONS, SKIPPED_NAMES, Row, Target, short_name
-from ucwatch.sinks.writer import BatchWriter
+from ucwatch.sinks.clients import KafkaClients
+from ucwatch.sinks.compaction import CompactionSchedule
+from ucwatch.sinks.conditions import Condition
+from ucwatch.sinks.consumer import GroupConsumer
+from ucwatch.sinks.deadletters import DeadLetters
+from ucwatch.sinks.partition import PartitionBatches
+from ucwatch.sinks.records import RecordRows, default_decoder
+from ucwatch.sinks.replay import Range, plan
+from ucwatch.sinks.retrying import waited_for, while_unavailable
+from ucwatch.sinks.rounds import Round
+from ucwatch.sinks.rows import EVENTS, topic_targets
+from ucwatch.sinks.writer import Refused
 
 log = logging.getLogger("ucwatch.sink")
 
 CONSUME_BATCH = 5_000
 CONSUME_TIMEOUT_S = 0.2
-MAX_POLL_INTERVAL_MS = 24 * 3600 * 1000
-COMPACT_EVERY_S = 600.0
-"""While idle, the report's per-child aggregate is merged into one part at most this often."""
 MEMORY_BATCHES = 3
 """Rows held across all partitions, in units of `sink.batch_rows`, before all are written."""
+SHUTDOWN_WAIT_S = 5.0
+"""On stop: how long the last writes, and then Kafka's acknowledgements, may take."""
 
 Key = tuple[str, int]
+T = TypeVar("T")
+
+
+class Store(Protocol):
+    """Where batches land (sinks/writer.py's BatchWriter; tests give an in-memory one)."""
+
+    def write(self, batch: Batch) -> list[Refused]: ...
+
+    def ranges(self, topic: str, partition: int, since: int) -> list[Range]: ...
+
+    def compact(self, on_cluster: str = "") -> None: ...
 
 
 @dataclass
 class SinkStats:
     rows: dict[str, int] = field(default_factory=dict)
+    """Rows written per table, those written again after a restart included."""
     records: int = 0
     skipped: int = 0
     dead_lettered: int = 0
     batches: int = 0
     replayed_batches: int = 0
-    retries: int = 0
-
-
-def topic_targets(settings: Settings) -> dict[str, Target]:
-    topics = settings.topics
-    return {topics.lifecycle.name: EVENTS, topics.alerts.name: ALERTS,
-            topics.notifications.name: NOTIFICATIONS, topics.child_state.name: CHILD_STATE}
+    commits_dropped: int = 0
+    consumers_renewed: int = 0
 
 
 class Sink:
-    def __init__(self, settings: Settings, writer_client: Any, *,
-                 stop: threading.Event | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, settings: Settings, store: Store, kafka: KafkaClients, *,
+                 decoder: Decoder | None = None, stop: threading.Event | None = None) -> None:
         self._settings = settings
         self._targets = topic_targets(settings)
-        self._writer = BatchWriter(writer_client, settings.clickhouse.database,
-                                   {t.table: t for t in self._targets.values()}, self._refused_row)
-        catalog = default_catalog()
-        self._decoder = Decoder(registry_for(settings.schema_registry.url, catalog), catalog,
-                                logical_types=False)
+        self._store = store
         self._stop = stop or threading.Event()
-        self._sleep = sleep
-        self._consumer = Consumer({
-            **client_config(settings), "group.id": settings.sink.group_id,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "enable.partition.eof": True, "isolation.level": "read_committed",
-            "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
-            "session.timeout.ms": settings.sink.session_timeout_ms,
-            **({"group.instance.id": settings.sink.instance_id} if settings.sink.instance_id else {})})
-        self._deadletters = DeadLetterWriter(
-            Producer({**client_config(settings), "enable.idempotence": True, "acks": "all",
-                      "linger.ms": 20}),
-            settings.topics.deadletter.name)
-        self._batches: dict[Key, Batch] = {}
+        self._clickhouse = Condition("ClickHouse", log)
+        self._group = GroupConsumer(kafka, list(self._targets), on_assign=self._on_assign,
+                                    on_revoke=self._on_revoke, on_lost=self._on_lost, stop=self._stop)
+        self._letters = DeadLetters(kafka.deadletter_producer(), settings.topics.deadletter.name)
+        self._rows = RecordRows(self._targets, self._letters, decoder or default_decoder(settings))
+        self._partitions: dict[Key, PartitionBatches] = {}
         self._ready: list[Batch] = []
-        self._replays: dict[Key, deque[Intent]] = {}
-        self._assigned: set[Key] = set()
-        self._at_end: set[Key] = set()
-        # Writes run on one thread of their own while this one consumes and decodes (chDB
-        # and the network release the GIL); one round at a time keeps each partition's
-        # ledger entry after its previous batch's insert.
-        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ucwatch-sink-writer")
-        self._round: tuple[Future[None], list[Batch]] | None = None
-        self._events_since_compaction = 0
-        self._compacted_at = time.monotonic()
+        self._round: Round | None = None
+        self._compaction = CompactionSchedule()
+        self._closing = False
         self.stats = SinkStats()
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, until_caught_up: bool = False) -> SinkStats:
         """Lands records until stopped (or, with `until_caught_up`, until every partition is
-        read to its end and written)."""
-        self._consumer.subscribe(list(self._targets), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        read to its end, written and committed)."""
+        self._group.subscribe()
         try:
             while not self._stop.is_set():
-                for message in self._consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S):
+                for message in self._group.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S):  # 1
                     self._take(message)
-                self._write_due(force=False)
+                self._finish_round(timeout_s=0)                                       # 3
+                self._commit()                                                        # 3, 4
+                self._start_round()                                                   # 2
                 if self.caught_up():
                     self._compact_when_due(at_end=until_caught_up)
                     if until_caught_up:
                         break
-            self._write_due(force=True)
+            self._shut_down()
+        except RetryExhausted as exc:  # stopped while ClickHouse or Kafka could not be reached
+            log.warning("stopped while waiting for %s; nothing unwritten was committed", waited_for(exc))
         finally:
-            self._writer_thread.shutdown(wait=True)
-            self._consumer.close()
+            self._closing = True
+            self._group.close()
+        self.stats.dead_lettered = self._letters.count
+        self.stats.skipped = self._rows.skipped
+        self.stats.commits_dropped = self._group.committer.dropped
+        self.stats.consumers_renewed = self._group.renewed
         return self.stats
 
     def stop(self) -> None:
         self._stop.set()
 
     def caught_up(self) -> bool:
-        return bool(self._assigned) and self._at_end >= self._assigned and not self._batches \
-            and not self._ready and self._round is None and not any(self._replays.values())
+        return bool(self._partitions) and all(p.settled() for p in self._partitions.values()) \
+            and not self._ready and self._round is None and self._group.committer.idle
 
     # -- assignment -----------------------------------------------------------------------
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=30)
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        if self._closing:
+            return
+        committed = self._group.committed(partitions)
         for tp in committed:
-            key = (tp.topic, tp.partition)
             position = tp.offset if tp.offset >= 0 else None
-            intents = self._retrying(lambda: self._writer.ledger.unconfirmed(tp.topic, tp.partition, position))
-            if intents:
-                self._replays[key] = deque(intents)
-                tp.offset = intents[0].first_offset
-                log.info("%s:%d: writing %d ledgered batch(es) again from offset %d", tp.topic,
-                         tp.partition, len(intents), tp.offset)
-            elif position is None:
-                tp.offset = OFFSET_BEGINNING
-            self._assigned.add(key)
-            self._at_end.discard(key)
-        consumer.assign(committed)
+            ranges = self._with_clickhouse(partial(self._store.ranges, tp.topic, tp.partition, position or 0))
+            replay = plan(position, ranges)
+            self._partitions[(tp.topic, tp.partition)] = PartitionBatches(
+                tp.topic, tp.partition, self._targets[tp.topic].table, replay.in_doubt)
+            tp.offset = OFFSET_BEGINNING if replay.start is None else replay.start
+            if replay.in_doubt:
+                log.info("%s:%d: %d ledgered batch(es) not committed; reading again from offset %d", tp.topic,
+                         tp.partition, len(replay.in_doubt), tp.offset)
+        self._group.assign(committed)
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # The round being written is finished and committed while the partitions are still
-        # ours. Unwritten batches are dropped: the partition's next owner reads them again
-        # from the committed offset.
-        self._finish_round(wait=True)
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            self._batches.pop(key, None)
-            self._replays.pop(key, None)
-            self._assigned.discard(key)
-            self._at_end.discard(key)
-        self._ready = [b for b in self._ready if (b.topic, b.partition) in self._assigned]
+        # ours. Unwritten batches are dropped: the next owner reads them again from the
+        # committed offset, and the ledger covers those being written.
+        keys = [(tp.topic, tp.partition) for tp in partitions if (tp.topic, tp.partition) in self._partitions]
+        if keys and not self._closing and self._finish_round(timeout_s=None) \
+                and self._letters.settle(SHUTDOWN_WAIT_S):
+            self._group.committer.commit_now(keys)
+        self._forget(keys)
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        # The group gave the partitions away (the session timed out, or the consumer failed
+        # for good): nothing of theirs can be committed now. The round finishes; its ranges
+        # are in the ledger.
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        if not self._closing:
+            log.warning("the group took back %d partition(s); rejoining: their uncommitted batches are "
+                        "formed again from the ledger when assigned", len(keys))
+            self._finish_round(timeout_s=None)
+        self._forget(keys)
+
+    def _forget(self, keys: list[Key]) -> None:
+        for key in keys:
+            self._partitions.pop(key, None)
+        self._group.committer.forget(keys)
+        self._ready = [b for b in self._ready if (b.topic, b.partition) in self._partitions]
 
     # -- records --------------------------------------------------------------------------
     def _take(self, message: Any) -> None:
@@ -187,171 +206,109 @@ class Sink:
         key = (message.topic(), message.partition())
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
-                self._reached_end(key, message.offset())
+                if (part := self._partitions.get(key)) is not None:
+                    self._ready += part.reached_end(message.offset())
                 return
             if error.fatal():
-                raise KafkaException(error)
-            log.warning("consumer: %s", error)
+                self._group.failed(error)
+            else:
+                self._group.condition.failing(f"Kafka: {error.str()}")
             return
-        self._at_end.discard(key)
-        offset = message.offset()
-        batch = self._batches.get(key)
-        if batch is not None and batch.is_replay() and offset > batch.end_offset:
-            self._finish_replay(key)
-            batch = None
-        if batch is None:
-            batch = self._batches[key] = self._new_batch(key, offset)
-        batch.add(offset, self._row(message))
+        part = self._partitions.get(key)
+        if part is None:
+            return  # fetched before its partition was revoked
+        self._ready += part.add(message.offset(), self._rows.row(message))
         self.stats.records += 1
-        if batch.replay_complete():
-            self._finish_replay(key)
 
-    def _new_batch(self, key: Key, offset: int) -> Batch:
-        table = self._targets[key[0]].table
-        replays = self._replays.get(key)
-        while replays and replays[0].last_offset < offset:
-            replays.popleft()  # its records are gone (a compacted topic): nothing to write
-        if replays:
-            intent = replays[0]
-            return Batch(key[0], key[1], table, first_offset=intent.first_offset,
-                         replay_until=intent.last_offset)
-        return Batch(key[0], key[1], table, first_offset=offset)
-
-    def _finish_replay(self, key: Key) -> None:
-        batch = self._batches.pop(key)
-        self._ready.append(batch)
-        replays = self._replays.get(key)
-        if replays:
-            replays.popleft()
-
-    def _reached_end(self, key: Key, end_offset: int) -> None:
-        self._at_end.add(key)
-        batch = self._batches.get(key)
-        if batch is not None and batch.is_replay() and not batch.replay_complete():
-            self._finish_replay(key)  # the range's tail was compacted away
-        replays = self._replays.get(key)
-        while replays and replays[0].first_offset >= end_offset:
-            replays.popleft()
-
-    def _row(self, message: Any) -> Row | None:
-        value = message.value()
-        if value is None:
-            self.stats.skipped += 1  # a tombstone on the compacted child-state topic
-            return None
-        target = self._targets[message.topic()]
-        try:
-            name, record = self._decoder.decode_named(value)
-        except ContractError as exc:
-            self._dead_letter(message, exc.code, exc.message)
-            return None
-        name = short_name(name)
-        if name in target.record_names:
-            row = target.to_row(record, name)
-            row += (message.partition(), message.offset())
-            return row
-        if name in SKIPPED_NAMES:
-            self.stats.skipped += 1
-            return None
-        self._dead_letter(message, "unexpected_record_type",
-                          f"a {name} record does not belong on {message.topic()} (lands in {target.table})")
-        return None
-
-    # -- writing --------------------------------------------------------------------------
-    def _write_due(self, force: bool) -> None:
-        """Starts a round of writes when batches are due; `force` writes everything now."""
+    # -- writing and committing -----------------------------------------------------------
+    def _start_round(self, force: bool = False) -> None:
+        """Step 2 when batches are due; `force`: every batch held but a replayed range."""
         sink = self._settings.sink
-        self._finish_round(wait=force)
-        held = sum(len(b.rows) for b in self._batches.values())
-        over_memory = held > MEMORY_BATCHES * sink.batch_rows
+        over_memory = self._rows_held() > MEMORY_BATCHES * sink.batch_rows
         if self._round is not None:
             if not over_memory:
                 return
-            self._finish_round(wait=True)  # back-pressure: consume no more until it is written
+            if not self._finish_round(timeout_s=None):  # back-pressure: consume no more until written
+                return
         now = time.monotonic()
-        due = self._ready
-        self._ready = []
-        for key, batch in list(self._batches.items()):
-            # A replayed range is written whole or not at all: part of it under its token
-            # would make ClickHouse drop the rest later.
-            if ((force or over_memory) and not batch.is_replay()) \
-                    or batch.due(sink.batch_rows, sink.batch_seconds, now):
-                due.append(self._batches.pop(key))
+        due, self._ready = self._ready, []
+        for part in self._partitions.values():
+            if (batch := part.due(sink.batch_rows, sink.batch_seconds, now, force or over_memory)) is not None:
+                due.append(batch)
         if due:
-            self._round = (self._writer_thread.submit(self._write_round, due), due)
-            self._finish_round(wait=force)
+            self._round = Round(due, self._write)
 
-    def _write_round(self, due: list[Batch]) -> None:
-        """Step 2, on the writer thread: one batch after another, each ledger then insert."""
-        for batch in due:
-            self._retrying(lambda: self._writer.write(batch))
-            self._count(batch)
+    def _write(self, batch: Batch) -> list[Refused]:
+        """On the writer thread: one batch, retried while ClickHouse cannot be reached."""
+        return self._with_clickhouse(partial(self._store.write, batch))
 
-    def _finish_round(self, wait: bool) -> None:
-        """Steps 3 and 4, on the consumer's thread, once the round's writes are done."""
-        if self._round is None:
-            return
-        future, due = self._round
-        if not wait and not future.done():
-            return
+    def _finish_round(self, timeout_s: float | None) -> bool:
+        """Step 3 once the round is written (waiting up to `timeout_s`, None: until it is or
+        the sink is stopped); True when no round is left."""
+        current = self._round
+        if current is None:
+            return True
+        if timeout_s is None:
+            while not current.wait(0.5):
+                if self._stop.is_set():
+                    return False
+        elif not current.wait(timeout_s):
+            return False
         self._round = None
-        future.result()  # a write that failed for good stops the sink here
-        self._retrying(self._flush_dead_letters)
-        next_offsets = {(b.topic, b.partition): b.end_offset + 1 for b in due
-                        if (b.topic, b.partition) in self._assigned}
-        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()]
-        if offsets:
-            self._retrying(lambda: self._consumer.commit(offsets=offsets, asynchronous=False))
+        for batch, refused in current.result():
+            self._letters.refused(batch.topic, refused)
+        for batch in current.batches:
+            self._count(batch)
+        self._group.committer.offer({(b.topic, b.partition): b.end_offset + 1 for b in current.batches
+                                     if (b.topic, b.partition) in self._partitions})
+        return True
+
+    def _commit(self) -> None:
+        """Step 4, once every dead letter so far is acknowledged (step 3)."""
+        committer = self._group.committer
+        if not committer.idle and not committer.in_flight and self._letters.settle(0):
+            committer.send(self._partitions)
 
     def _compact_when_due(self, at_end: bool) -> None:
-        """Once idle with new events landed: at the end of a run, or at most every
-        COMPACT_EVERY_S while it runs."""
-        if self._events_since_compaction == 0:
-            return
-        if not at_end and time.monotonic() - self._compacted_at < COMPACT_EVERY_S:
-            return
-        cluster = self._settings.clickhouse.cluster
-        self._retrying(lambda: self._writer.compact(f"ON CLUSTER '{cluster}'" if cluster else ""))
-        self._events_since_compaction = 0
-        self._compacted_at = time.monotonic()
+        if self._compaction.due(at_end):
+            cluster = self._settings.clickhouse.cluster
+            self._with_clickhouse(partial(self._store.compact, f"ON CLUSTER '{cluster}'" if cluster else ""))
+            self._compaction.done()
+
+    def _with_clickhouse(self, call: Callable[[], T]) -> T:
+        return while_unavailable(call, stop=self._stop, max_delay_s=self._settings.sink.retry_max_s,
+                                 condition=self._clickhouse, consequence="retrying; nothing after it is committed")
 
     def _count(self, batch: Batch) -> None:
         self.stats.batches += 1
         self.stats.replayed_batches += batch.is_replay()
         self.stats.rows[batch.table] = self.stats.rows.get(batch.table, 0) + len(batch.rows)
         if batch.table == EVENTS.table:
-            self._events_since_compaction += len(batch.rows)
+            self._compaction.landed(len(batch.rows))
 
-    def _retrying(self, action: Callable[[], Any]) -> Any:
-        delay = 0.5
-        while True:
-            try:
-                return action()
-            except (ClickHouseUnavailable, DeliveryError, KafkaException) as exc:
-                if isinstance(exc, KafkaException) and exc.args and exc.args[0].fatal():
-                    raise
-                if self._stop.is_set() and self.stats.retries > 0:
-                    raise
-                self.stats.retries += 1
-                log.warning("%s; retrying in %.1f s (nothing is committed meanwhile)", exc, delay)
-                self._sleep(delay)
-                delay = min(delay * 2, self._settings.sink.retry_max_s)
+    def _rows_held(self) -> int:
+        return sum(p.rows_held for p in self._partitions.values()) + sum(len(b.rows) for b in self._ready)
 
-    # -- dead letters ---------------------------------------------------------------------
-    def _dead_letter(self, message: Any, code: str, reason: str) -> None:
-        self._deadletters.send(deadletter.for_record(
-            reason_code=code, reason=reason, stage="sink", topic=message.topic(),
-            partition=message.partition(), offset=message.offset(), value=message.value(),
-            key=message.key()))
-        self.stats.dead_lettered += 1
+    # -- stopping -------------------------------------------------------------------------
+    def _shut_down(self) -> None:
+        """Writes what is held if ClickHouse answers in time, then settles with Kafka as far
+        as it answers in time; anything else is read again on the next start."""
+        deadline = time.monotonic() + SHUTDOWN_WAIT_S
+        written = self._finish_round(timeout_s=SHUTDOWN_WAIT_S)
+        if written:
+            self._start_round(force=True)
+            written = self._finish_round(timeout_s=max(deadline - time.monotonic(), 0.0))
+        if not written:
+            log.warning("stopping with a write still in progress; it is not committed, and the ledger forms it "
+                        "again on the next start")
+        if not self._letters.settle(SHUTDOWN_WAIT_S):
+            log.warning("stopping before Kafka acknowledged every dead letter; the offsets after them are not "
+                        "committed, and the records are read again on the next start")
+        elif not self._group.committer.drain(self._partitions, self._poll_only, SHUTDOWN_WAIT_S):
+            log.warning("stopping before Kafka confirmed the last offset commit; the ledger forms the "
+                        "uncommitted batches again on the next start")
 
-    def _refused_row(self, batch: Batch, row: Row, reason: str) -> None:
-        # the row's record stays on its topic; its position is what finds it
-        self._deadletters.send(deadletter.for_record(
-            reason_code="refused_by_clickhouse", reason=reason, stage="sink", topic=batch.topic,
-            partition=row[-2], offset=row[-1], value=repr(row).encode("utf-8", "replace"), key=None))
-        self.stats.dead_lettered += 1
-
-    def _flush_dead_letters(self) -> None:
-        failures = self._deadletters.flush(30)
-        if failures:
-            raise DeliveryError(len(failures), failures[0])
+    def _poll_only(self, timeout_s: float) -> None:
+        """Serves the consumer's reports while stopping; records fetched now are not taken."""
+        self._closing = True
+        self._group.consume(CONSUME_BATCH, timeout_s)

@@ -1,23 +1,24 @@
 """Writes batches to ClickHouse: ledger entry, then the rows, both deduplicated by token.
 
-A batch that ClickHouse refuses as data (not as unavailability) is written again row by
-row, each with a token of its own, so one bad row costs one dead letter, not the batch.
-That path is deterministic too: a replay of the same batch takes it again with the same
-tokens.
+A batch whose rows ClickHouse refuses as data (not as unavailability) is written again row
+by row, each with a token of its own; the rows still refused are returned, for the dead-
+letter topic, so one bad row costs one dead letter, not the batch. That path is
+deterministic too: a replay of the same batch takes it again with the same tokens.
+Raises `ClickHouseUnavailable` when the batch should be tried again later, and
+`ClickHouseError` when the table, not the data, is at fault.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from ucwatch.sinks.batch import Batch
-from ucwatch.sinks.clickhouse import clickhouse_message
-from ucwatch.sinks.errors import ClickHouseError, ClickHouseUnavailable
+from ucwatch.sinks.errors import FOREIGN_ERRORS, ClickHouseError, ClickHouseUnavailable, from_driver
 from ucwatch.sinks.ledger import Ledger
+from ucwatch.sinks.replay import Range
 from ucwatch.sinks.rows import Row, Target
 
 log = logging.getLogger("ucwatch.sink")
@@ -29,56 +30,67 @@ INSERT_SETTINGS = {"max_partitions_per_insert_block": 0, "deduplicate_blocks_in_
 OFFSET_COLUMN = -1
 COMPACTED_TABLE = "child_event_states"
 
-RefusedRow = Callable[[Batch, Row, str], None]
+
+@dataclass(frozen=True)
+class Refused:
+    """A row ClickHouse would not take, and its reason (ClickHouse's own message)."""
+    row: Row
+    reason: str
+
+    @property
+    def offset(self) -> int:
+        return int(self.row[OFFSET_COLUMN])
 
 
 class BatchWriter:
-    def __init__(self, client: Client, database: str, targets: dict[str, Target],
-                 on_refused_row: RefusedRow) -> None:
+    def __init__(self, client: Client, database: str, targets: dict[str, Target]) -> None:
         self._client = client
         self._database = database
         self._targets = targets
         self._ledger = Ledger(client, database)
-        self._on_refused_row = on_refused_row
 
-    @property
-    def ledger(self) -> Ledger:
-        return self._ledger
-
-    def write(self, batch: Batch) -> None:
-        """Raises ClickHouseUnavailable when it should be tried again later."""
+    def write(self, batch: Batch) -> list[Refused]:
+        """Ledger entry (a batch formed for the first time), then the rows; the rows refused."""
         if not batch.rows:
-            return
+            return []
+        if not batch.is_replay():
+            self._ledger.record(batch)
         try:
-            if not batch.is_replay():
-                self._ledger.record(batch)
             self._insert(batch.table, batch.rows, batch.token)
-        except (OperationalError, ConnectionError, OSError) as exc:
-            raise ClickHouseUnavailable(f"ClickHouse cannot be reached: {exc}") from exc
-        except (DatabaseError, DataError, ValueError, TypeError, OverflowError) as exc:
-            log.warning("batch %s refused (%s); writing it row by row", batch.token, clickhouse_message(exc))
-            self._write_rows_one_by_one(batch)
+        except FOREIGN_ERRORS as exc:
+            error = from_driver(exc)
+            if isinstance(error, ClickHouseUnavailable):
+                raise error from exc
+            log.warning("batch %s refused (%s); writing it row by row", batch.token, error)
+            return self._write_rows_one_by_one(batch)
+        return []
+
+    def ranges(self, topic: str, partition: int, since: int) -> list[Range]:
+        return self._ledger.ranges(topic, partition, since)
 
     def compact(self, on_cluster: str = "") -> None:
         """Merges the per-child aggregate into one part: the report reads it several times
         faster so (background merges get there too, eventually)."""
-        self._client.command(f"OPTIMIZE TABLE {self._database}.{COMPACTED_TABLE} {on_cluster} FINAL")
+        try:
+            self._client.command(f"OPTIMIZE TABLE {self._database}.{COMPACTED_TABLE} {on_cluster} FINAL")
+        except FOREIGN_ERRORS as exc:
+            raise from_driver(exc) from exc
 
-    def _write_rows_one_by_one(self, batch: Batch) -> None:
-        refused: list[tuple[Row, str]] = []
+    def _write_rows_one_by_one(self, batch: Batch) -> list[Refused]:
+        refused: list[Refused] = []
         for row in batch.rows:
             try:
                 self._insert(batch.table, [row], f"{batch.token}/{row[OFFSET_COLUMN]}")
-            except (OperationalError, ConnectionError, OSError) as exc:
-                raise ClickHouseUnavailable(f"ClickHouse cannot be reached: {exc}") from exc
-            except (DatabaseError, DataError, ValueError, TypeError, OverflowError) as exc:
-                refused.append((row, clickhouse_message(exc)))
+            except FOREIGN_ERRORS as exc:
+                error = from_driver(exc)
+                if isinstance(error, ClickHouseUnavailable):
+                    raise error from exc
+                refused.append(Refused(row, str(error)))
         if len(batch.rows) > 1 and len(refused) == len(batch.rows):
             # Every row refused is the table, not the data (a missing table, a schema that
             # disagrees): stop rather than dead-letter a whole topic.
-            raise ClickHouseError(f"ClickHouse refused every row of {batch.token}: {refused[0][1]}")
-        for row, reason in refused:
-            self._on_refused_row(batch, row, reason)
+            raise ClickHouseError(f"ClickHouse refused every row of {batch.token}: {refused[0].reason}")
+        return refused
 
     def _insert(self, table: str, rows: list[Row], token: str) -> None:
         self._client.insert(f"{self._database}.{table}", rows,

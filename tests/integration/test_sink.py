@@ -8,23 +8,25 @@ topics record for record, by (partition, offset).
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from tests.conftest import settings_env
+from tests.conftest import KAFKA_SCRIPT, _free_port_pair, settings_env, unique_topics
 from tests.helpers import read_topic
 from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
 from ucwatch.core.progress import committed_records as group_committed
-from ucwatch.core.settings import Settings
+from ucwatch.core.settings import KafkaSettings, Settings
 from ucwatch.producers.sdk import EventProducer
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
@@ -32,6 +34,8 @@ from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.simulate import Simulation, SimulationConfig
 from ucwatch.sinks.clickhouse import connect
 from ucwatch.streams.ticks import Ticker
+
+pytestmark = pytest.mark.kafka
 
 CATALOG = default_catalog()
 DECODER = Decoder(EmbeddedRegistry(CATALOG), CATALOG)
@@ -44,10 +48,12 @@ def sink_env(settings: Settings, batch_rows: int) -> dict[str, str]:
             "UCWATCH_SINK_SERVE_QUERIES": "false", "UCWATCH_SINK_INSTANCE_ID": "sink-under-test"}
 
 
-def start_sink(settings: Settings, log: Path, batch_rows: int, *extra: str) -> subprocess.Popen:
+def start_sink(settings: Settings, log: Path, batch_rows: int, *extra: str,
+               env: dict[str, str] | None = None) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "sink", *extra],
-                                env=sink_env(settings, batch_rows), stdout=out, stderr=subprocess.STDOUT)
+                                env={**sink_env(settings, batch_rows), **(env or {})},
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def committed_records(settings: Settings) -> int:
@@ -59,6 +65,21 @@ def committed_records(settings: Settings) -> int:
             if (committed := group_committed(consumer, settings.topics.lifecycle)) is not None:
                 return committed
             time.sleep(0.2)  # the group coordinator is still loading: ask again
+        raise AssertionError("the group's committed offsets could not be read")
+    finally:
+        consumer.close()
+
+
+def group_offsets(settings: Settings, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    """The sink group's committed offsets (asked again while the coordinator is loading)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap,
+                         "group.id": f"sink-{settings.topics.lifecycle.name}"})
+    try:
+        for _ in range(50):
+            try:
+                return list(consumer.committed(partitions, timeout=20))
+            except KafkaException:
+                time.sleep(0.2)
         raise AssertionError("the group's committed offsets could not be read")
     finally:
         consumer.close()
@@ -235,6 +256,8 @@ def test_a_second_run_lands_nothing_new(landed_settings: Settings, tmp_path: Pat
 
 
 def test_while_clickhouse_cannot_be_reached_nothing_is_committed(landed_settings: Settings, tmp_path: Path) -> None:
+    """The sink waits for ClickHouse with one log line (not one per attempt), commits
+    nothing, and stops on SIGTERM within seconds, without a traceback."""
     settings = landed_settings
     publish_outputs(settings, 30)
     log = tmp_path / "sink.log"
@@ -245,26 +268,53 @@ def test_while_clickhouse_cannot_be_reached_nothing_is_committed(landed_settings
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while log.read_text().count("retrying in") < 3:
+        while "cannot be reached" not in log.read_text():
             assert sink.poll() is None, log.read_text()[-2000:]
             assert time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.2)
+        time.sleep(4)  # several attempts (back-off ceiling 1 s)
+        assert sink.poll() is None, log.read_text()[-2000:]
     finally:
+        stopping = time.monotonic()
         sink.send_signal(signal.SIGTERM)
         sink.wait(30)
-    assert "cannot be reached" in log.read_text()
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap,
-                         "group.id": f"sink-{settings.topics.lifecycle.name}"})
-    try:
-        partitions = [TopicPartition(settings.topics.alerts.name, p) for p in range(settings.topics.alerts.partitions)]
-        assert all(tp.offset < 0 for tp in consumer.committed(partitions, timeout=20))
-    finally:
-        consumer.close()
+    stopped_in = time.monotonic() - stopping
+    text = log.read_text()
+    print(f"stopped {stopped_in:.1f} s after SIGTERM while waiting for ClickHouse")
+    assert stopped_in < 5, (stopped_in, text[-2000:])
+    assert text.count("cannot be reached") == 1, text[-3000:]
+    assert "Traceback" not in text and "stopped while waiting" in text, text[-3000:]
+    partitions = [TopicPartition(settings.topics.alerts.name, p) for p in range(settings.topics.alerts.partitions)]
+    assert all(tp.offset < 0 for tp in group_offsets(settings, partitions))
 
     # Once a ClickHouse can be reached, everything lands.
     process = start_sink(settings, log, 100, "--until-caught-up")
     assert process.wait(120) == 0, log.read_text()[-3000:]
     assert len(clickhouse_rows(settings)["alerts"]) == 30
+
+
+def test_sigterm_while_waiting_for_kafka_stops_the_sink_within_seconds(tmp_path: Path) -> None:
+    """Kafka cannot be reached at start: one line, and SIGTERM ends the wait at once."""
+    settings = Settings(data_dir=tmp_path / "data", topics=unique_topics(),
+                        kafka=KafkaSettings(bootstrap="127.0.0.1:9", connect_timeout_s=120.0))
+    log = tmp_path / "sink.log"
+    sink = start_sink(settings, log, 100)
+    try:
+        deadline = time.monotonic() + 60
+        while "cannot be reached" not in log.read_text():
+            assert sink.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        time.sleep(3)
+    finally:
+        stopping = time.monotonic()
+        sink.send_signal(signal.SIGTERM)
+        code = sink.wait(30)
+    stopped_in = time.monotonic() - stopping
+    text = log.read_text()
+    print(f"stopped {stopped_in:.1f} s after SIGTERM while waiting for Kafka")
+    assert code == 0 and stopped_in < 5, (code, stopped_in, text[-2000:])
+    assert text.count("cannot be reached") == 1 and "Traceback" not in text, text[-2000:]
+    assert "stopped while waiting for Kafka" in text, text[-2000:]
 
 
 def test_report_from_kafka_through_the_sink_equals_the_simulators_truth(landed_settings: Settings,
@@ -281,7 +331,8 @@ def test_report_from_kafka_through_the_sink_equals_the_simulators_truth(landed_s
 
     as_of = simulation.config.effective_as_of
     report = subprocess.run([sys.executable, "-m", "ucwatch.app.cli", "report", "--as-of", as_of.isoformat(),
-                             "--format", "json"], env=sink_env(settings, 5000), capture_output=True, text=True)
+                             "--format", "json"], env=sink_env(settings, 5000), capture_output=True, text=True,
+                            check=False)
     assert report.returncode == 0, report.stderr
     figures = json.loads(report.stdout)
     truth = simulation.delivered_truth.as_dict()
@@ -293,3 +344,91 @@ def test_report_from_kafka_through_the_sink_equals_the_simulators_truth(landed_s
     # The report was audit-logged before it ran.
     audit = [json.loads(r.value) for r in read_topic(settings.kafka.bootstrap, settings.topics.audit.name)]
     assert [(entry["action"], entry["as_of"]) for entry in audit] == [("report", as_of.isoformat())]
+
+
+# --- a broker of this test's own, stopped and started again --------------------------------
+
+class Broker:
+    """A single Kafka node started by deploy/local/kafka.sh in a home of its own."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = _free_port_pair()
+        self.env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(self.port)}
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        done = subprocess.run(["bash", str(KAFKA_SCRIPT), command], env=self.env, capture_output=True,
+                              text=True, check=False, timeout=180)
+        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}\n{done.stderr}"
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Broker]:
+    broker = Broker(tmp_path / "kafka-home")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.parametrize("instance_id", ["sink-under-test", ""], ids=["static", "dynamic"])
+def test_sink_rejoins_its_group_after_the_broker_restarts(own_broker: Broker, tmp_path: Path,
+                                                          instance_id: str) -> None:
+    """The broker stops while the sink lands, stays down beyond the session timeout and
+    comes back: the sink rejoins by itself and lands everything, each record once, with a
+    few log lines rather than one per attempt. Stopped while the broker is down, it exits
+    within seconds, without a traceback."""
+    settings = Settings(data_dir=tmp_path / "data", topics=unique_topics(),
+                        kafka=KafkaSettings(bootstrap=own_broker.bootstrap, connect_timeout_s=20.0,
+                                            delivery_timeout_ms=30_000))
+    ensure_topics(wait_for_kafka(settings), settings)
+    first = publish_history(settings, children=4000, seed=3)
+    log = tmp_path / "sink.log"
+    sink = start_sink(settings, log, 200, env={"UCWATCH_SINK_INSTANCE_ID": instance_id})
+    try:
+        wait_for_committed(settings, 1, log, timeout_s=120)
+        own_broker.stop()  # while the sink lands: its commits fail
+        time.sleep(15)  # longer than the session timeout (10 s)
+        own_broker.start()
+        back = time.monotonic()
+        before = committed_records(settings)
+        second = publish_history(settings, children=300, seed=4)
+        wait_for_committed(settings, before + 1, log, timeout_s=120)
+        landing_again = time.monotonic() - back
+        wait_for_committed(settings, first + second, log, timeout_s=150)
+        print(f"{instance_id or 'dynamic'}: committing again {landing_again:.1f} s after the broker was back, "
+              f"all {first + second} landed after {time.monotonic() - back:.1f} s")
+
+        own_broker.stop()
+        time.sleep(3)
+        stopping = time.monotonic()
+        sink.send_signal(signal.SIGTERM)
+        assert sink.wait(30) == 0, log.read_text()[-3000:]
+        stopped_in = time.monotonic() - stopping
+    finally:
+        if sink.poll() is None:
+            sink.send_signal(signal.SIGKILL)
+            sink.wait(30)
+    text = log.read_text()
+    print(f"stopped {stopped_in:.1f} s after SIGTERM with the broker down; {len(text.splitlines())} log lines")
+    assert stopped_in < 5 and "Traceback" not in text, text[-3000:]
+    assert len(text.splitlines()) < 40, text  # one line per condition, not one per attempt
+    own_broker.start()
+    expected, found = kafka_rows(settings), clickhouse_rows(settings)
+    assert len(expected["events"]) == first + second
+    assert found["events"] == sorted(expected["events"])  # every record once
+
+
+def wait_for_committed(settings: Settings, records: int, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (committed := committed_records(settings)) < records:
+        assert time.monotonic() < deadline, (
+            f"the sink committed {committed} of {records} records\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)

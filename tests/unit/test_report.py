@@ -116,7 +116,7 @@ def test_child_facts_has_one_row_per_child_on_record(store: Store) -> None:
     assert dict(states) == dict(total.release_states)
 
 
-def _alert(alert_id: str, rule: str, change: str, status: str, fired_at: datetime, sequence: int,
+def _alert(alert_id: str, rule: str, change: str, status: str, fired_at: datetime, *, sequence: int,
            offset: int) -> list[Any]:
     return [alert_id, "SYN-CH-000000001", rule, change, status, "HIGH", fired_at, fired_at, "test",
             "e1", "test", sequence, True, 0, offset]
@@ -126,16 +126,16 @@ def test_alerts_by_rule_as_of_a_date(store: Store) -> None:
     t0 = datetime(2023, 3, 1, tzinfo=UTC)
     h = timedelta(hours=1)
     rows = [
-        _alert("a1", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, 1, 0),
-        _alert("a1", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, 1, 1),          # a replayed duplicate
-        _alert("a1", "TRANSFER_OVERDUE", "RESOLVED", "RESOLVED", t0 + 10 * h, 2, 2),
-        _alert("a2", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, 1, 3),
-        _alert("a2", "TRANSFER_OVERDUE", "ESCALATED", "OPEN", t0 + 5 * h, 2, 4),
-        _alert("a2", "TRANSFER_OVERDUE", "CANCELLED", "CANCELLED", t0 + 30 * h, 3, 5),
-        _alert("a3", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0 + h, 1, 6),
-        _alert("a4", "LOST_CONTACT", "OPENED", "OPEN", t0, 1, 7),
-        _alert("a4", "LOST_CONTACT", "RETRACTED", "RETRACTED", t0 + 2 * h, 2, 8),
-        _alert("a5", "LOST_CONTACT", "OPENED", "OPEN", t0 + 100 * h, 1, 9),
+        _alert("a1", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, sequence=1, offset=0),
+        _alert("a1", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, sequence=1, offset=1),          # a replayed duplicate
+        _alert("a1", "TRANSFER_OVERDUE", "RESOLVED", "RESOLVED", t0 + 10 * h, sequence=2, offset=2),
+        _alert("a2", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0, sequence=1, offset=3),
+        _alert("a2", "TRANSFER_OVERDUE", "ESCALATED", "OPEN", t0 + 5 * h, sequence=2, offset=4),
+        _alert("a2", "TRANSFER_OVERDUE", "CANCELLED", "CANCELLED", t0 + 30 * h, sequence=3, offset=5),
+        _alert("a3", "TRANSFER_OVERDUE", "OPENED", "OPEN", t0 + h, sequence=1, offset=6),
+        _alert("a4", "LOST_CONTACT", "OPENED", "OPEN", t0, sequence=1, offset=7),
+        _alert("a4", "LOST_CONTACT", "RETRACTED", "RETRACTED", t0 + 2 * h, sequence=2, offset=8),
+        _alert("a5", "LOST_CONTACT", "OPENED", "OPEN", t0 + 100 * h, sequence=1, offset=9),
     ]
     columns = ["alert_id", "child_id", "rule", "change", "status", "severity", "deadline", "fired_at",
                "reason", "start_event_id", "basis", "sequence", "synthetic", "kafka_partition",
@@ -158,6 +158,35 @@ def test_alerts_by_rule_as_of_a_date(store: Store) -> None:
         store.client.command(f"TRUNCATE TABLE {DATABASE}.alerts")
 
 
+def test_repeated_notifications_count_once(store: Store) -> None:
+    """A notifier killed after sending and before committing sends a notification again
+    with the same id: the deduplicated view and the report count it once."""
+    t0 = datetime(2023, 3, 1, tzinfo=UTC)
+    sent = [("N1", "c1", "HHS", "FAILURE_TO_APPEAR"), ("N2", "c2", "HHS", "FAILURE_TO_APPEAR"),
+            ("N3", "c2", "ICE", "UNAUTHORIZED_DEPARTURE"), ("N4", "c3", "HHS", "FAILURE_TO_APPEAR")]
+    delivered = [*sent, sent[0], sent[0], sent[2]]  # N1 three times, N3 twice
+    rows = [[nid, child, recipient, kind, f"F-{nid}", t0 + timedelta(hours=int(nid[1:])), "r", True, 0, offset]
+            for offset, (nid, child, recipient, kind) in enumerate(delivered)]
+    columns = ["notification_id", "child_id", "recipient", "kind", "fact_id", "occurred_at", "reason",
+               "synthetic", "kafka_partition", "kafka_offset"]
+    store.client.insert(f"{DATABASE}.notifications", rows, column_names=columns)
+    try:
+        assert store.client.query(f"SELECT count() FROM {DATABASE}.notifications").result_rows[0][0] == 7
+        assert sorted(store.client.query(f"SELECT notification_id FROM {DATABASE}.notifications_distinct")
+                      .result_rows) == [("N1",), ("N2",), ("N3",), ("N4",)]
+        figures = oversight(store.client, DATABASE, t0 + timedelta(days=1))
+        assert figures["notifications"] == [
+            {"recipient": "HHS", "kind": "FAILURE_TO_APPEAR", "notifications": 3, "children": 3},
+            {"recipient": "ICE", "kind": "UNAUTHORIZED_DEPARTURE", "notifications": 1, "children": 1}]
+        text = render_report(figures)
+        assert any(line.split() == ["HHS", "FAILURE_TO_APPEAR", "3", "3"] for line in text.splitlines())
+        # as of a date, only what was sent before it
+        assert oversight(store.client, DATABASE, t0 + timedelta(hours=2))["notifications"] == [
+            {"recipient": "HHS", "kind": "FAILURE_TO_APPEAR", "notifications": 1, "children": 1}]
+    finally:
+        store.client.command(f"TRUNCATE TABLE {DATABASE}.notifications")
+
+
 def test_the_text_report(store: Store) -> None:
     figures = oversight(store.client, DATABASE, store.as_of)
     text = render_report(figures)
@@ -170,7 +199,7 @@ def test_the_text_report(store: Store) -> None:
     assert any("20-35%" in line for line in lines) and any("~65%" in line for line in lines)
     assert f"{figures['total']['encounters']:,}" in next(line for line in lines
                                                          if line.startswith("Children encountered"))
-    assert "no alert opened" in text
+    assert "no alert opened" in text and "(none sent before the date)" in text
 
 
 def test_run_report_prints_json_and_text(store: Store) -> None:
@@ -238,7 +267,7 @@ def test_the_stored_fold_gives_the_figures_of_the_events(store: Store) -> None:
     client = store.client
     migrate(client, settings)
     try:
-        rows = [EVENTS.to_row(simulated_record(e)) + [0, offset] for offset, e in enumerate(store.events)]
+        rows = [[*EVENTS.to_row(simulated_record(e)), 0, offset] for offset, e in enumerate(store.events)]
         step = 4000
         for start in range(0, len(rows), step):
             client.insert(f"{FOLDED}.events", rows[start:start + step], column_names=list(EVENTS.columns),

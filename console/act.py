@@ -74,6 +74,7 @@ async def take_action(request: Request) -> Response:  # noqa: PLR0911 (one answe
         await run_in_threadpool(console.outbox.action, action)
     except DeliveryError as exc:  # AuditNotWritten is one
         return failure(request, 503, f"Nothing was done: Kafka did not take it ({exc}).")
+    console.metrics.actions.labels(kind).inc()
     with console.lock:
         console.state.apply_action(action)
     console.broadcaster.publish({"kind": "action", "alert_id": alert_id, "action": kind})

@@ -21,12 +21,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, Message, TopicPartition
 
 from ucwatch.console.actions import Action
+from ucwatch.console.auditlog import KEEP, RecentAudit
+from ucwatch.console.children import ChildrenState, Delivery, Notice, Snapshot
 from ucwatch.console.fold import AlertChange, ConsoleState
+from ucwatch.console.metrics import ConsoleMetrics
 from ucwatch.core.errors import ContractError
 from ucwatch.core.kafka_admin import client_config
 from ucwatch.core.settings import Settings
@@ -38,16 +42,32 @@ log = logging.getLogger("ucwatch.console")
 
 Publish = Callable[[dict[str, Any]], None]
 TOPIC_WAIT_S = 2.0
+LAG_EVERY_S = 5.0
 
 
 class Feed:
-    def __init__(self, settings: Settings, state: ConsoleState, lock: threading.Lock, publish: Publish) -> None:
+    def __init__(self, settings: Settings, state: ConsoleState, lock: threading.Lock, publish: Publish, *,
+                 children: ChildrenState | None = None, audit: RecentAudit | None = None,
+                 metrics: ConsoleMetrics | None = None) -> None:
         self._settings = settings
         self._state = state
         self._lock = lock
         self._publish = publish
-        self._alerts = settings.topics.alerts.name
-        self._actions = settings.topics.actions.name
+        self._children = children if children is not None else ChildrenState()
+        self._audit_log = audit if audit is not None else RecentAudit()
+        self._metrics = metrics
+        topics = settings.topics
+        self._alerts = topics.alerts.name
+        self._actions = topics.actions.name
+        self._child_state = topics.child_state.name
+        self._notifications = topics.notifications.name
+        self._deliveries = topics.deliveries.name
+        self._audit = topics.audit.name
+        self._topics = (self._alerts, self._actions, self._child_state, self._notifications, self._deliveries,
+                        self._audit)
+        self.last_record_ms: int | None = None
+        if metrics is not None:
+            metrics.record_age.set_function(self._record_age)
         self._decoder = Decoder(registry_for(settings.schema_registry, default_catalog()), default_catalog())
         self._stop = threading.Event()
         self.ready = threading.Event()
@@ -73,14 +93,20 @@ class Feed:
                              "enable.auto.commit": False, "auto.offset.reset": "earliest"})
         try:
             ends = self._assign(consumer)
+            next_lag = 0.0
             while not self._stop.is_set():
                 self.last_turn = time.monotonic()
                 for message in consumer.consume(500, 0.5):
                     self._take(message, ends)
-                if not self.ready.is_set() and not ends:
+                if not self.ready.is_set() and not ends and not self._stop.is_set():
                     self.waiting_for = ""
                     self.ready.set()
+                    if self._metrics is not None:
+                        self._metrics.ready.set(1)
                     log.info("console state rebuilt: %d alerts", len(self._state.alerts))
+                if self._metrics is not None and self.last_turn >= next_lag:
+                    next_lag = self.last_turn + LAG_EVERY_S
+                    self._measure_lag(consumer)
         except Exception:
             log.exception("the console's feed stopped")  # /healthz turns 503: the thread is gone
             raise
@@ -88,24 +114,42 @@ class Feed:
             consumer.close()
 
     def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
-        """Assigns both topics from offset 0 once they exist; the end offsets still to reach."""
+        """Assigns every topic from its start (the audit topic: its last `KEEP` records) once
+        they exist; the end offsets still to reach."""
         while True:
             topics = consumer.list_topics(timeout=10).topics
-            missing = [t for t in (self._alerts, self._actions) if t not in topics or topics[t].error is not None]
+            missing = [t for t in self._topics if t not in topics or topics[t].error is not None]
             if not missing:
                 break
             self.waiting_for = f"topic(s) {', '.join(missing)} to exist (`ucwatch topics create`)"
             if self._stop.wait(TOPIC_WAIT_S):
                 return {}
-        assignment = [TopicPartition(t, p, 0) for t in (self._alerts, self._actions) for p in topics[t].partitions]
-        ends = {}
-        for tp in assignment:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            if high > low:
-                ends[(tp.topic, tp.partition)] = high
-        self.waiting_for = "reading the alerts and actions topics"
+        assignment, ends = [], {}
+        for topic in self._topics:
+            for partition in topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                start = max(low, high - KEEP) if topic == self._audit else low
+                assignment.append(TopicPartition(topic, partition, start))
+                if high > start:
+                    ends[(topic, partition)] = high
+        self.waiting_for = f"reading {', '.join(self._topics)}"
         consumer.assign(assignment)
         return ends
+
+    def _measure_lag(self, consumer: Consumer) -> None:
+        assert self._metrics is not None
+        lag: dict[str, int] = dict.fromkeys(self._topics, 0)
+        for tp in consumer.position(consumer.assignment()):
+            _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                lag[tp.topic] += max(0, high - tp.offset)
+        for topic, records in lag.items():
+            self._metrics.feed_lag.labels(topic).set(records)
+
+    def _record_age(self) -> float:
+        if self.last_record_ms is None:
+            return 0.0
+        return max(0.0, time.time() - self.last_record_ms / 1000)
 
     def _take(self, message: Message, ends: dict[tuple[str, int], int]) -> None:
         error = message.error()
@@ -116,26 +160,45 @@ class Feed:
             return
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         value = message.value()
+        kind, stamp = message.timestamp()
+        arrived = None
+        if kind != TIMESTAMP_NOT_AVAILABLE and stamp > 0:
+            self.last_record_ms = stamp
+            arrived = datetime.fromtimestamp(stamp / 1000, UTC)
         if value is not None and topic is not None:
             try:
-                self._apply(topic, value)
-            except (ContractError, KeyError, ValueError) as exc:
+                self._apply(topic, value, arrived)
+            except (ContractError, KeyError, ValueError, TypeError) as exc:
                 self.skipped += 1
+                if self._metrics is not None:
+                    self._metrics.skipped.inc()
                 log.warning("console: skipped the record at %s[%s]@%s: %s", topic, partition, offset, exc)
         key = (topic or "", partition if partition is not None else -1)
         if key in ends and offset is not None and offset + 1 >= ends[key]:
             del ends[key]
 
-    def _apply(self, topic: str, value: bytes) -> None:
+    def _apply(self, topic: str, value: bytes, arrived: datetime | None) -> None:
+        if topic == self._audit:
+            self._audit_log.add(value)
+            return
         record = self._decoder.decode(value)
+        if topic in (self._child_state, self._notifications, self._deliveries):
+            with self._lock:
+                if topic == self._child_state:
+                    self._children.apply_snapshot(record["child_id"], Snapshot.from_record(record))
+                elif topic == self._notifications:
+                    self._children.apply_notice(Notice.from_record(record))
+                else:
+                    self._children.apply_delivery(Delivery.from_record(record))
+            return
         if topic == self._alerts:
-            change = AlertChange.from_record(record)
+            change = AlertChange.from_record(record, arrived)
             with self._lock:
                 new = self._state.apply_alert(change)
             if new and self.ready.is_set():
                 self._publish({"kind": "alert", "alert_id": change.alert_id, "child_id": change.child_id,
                                "change": change.change, "severity": change.severity, "rule": change.rule})
-        else:
+        elif topic == self._actions:
             action = Action.from_record(record)
             with self._lock:
                 new = self._state.apply_action(action)

@@ -58,14 +58,18 @@ class AlertChange:
     basis: str
     sequence: int
     synthetic: bool
+    arrived_at: datetime | None = None
+    """Wall clock: the Kafka timestamp of the record (when the detector wrote the change);
+    what the time to acknowledge is measured from, since actions carry wall time too."""
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> AlertChange:
+    def from_record(cls, record: dict[str, Any], arrived_at: datetime | None = None) -> AlertChange:
         return cls(alert_id=record["alert_id"], child_id=record["child_id"], rule=record["rule"],
                    change=record["change"], status=record["status"], severity=record["severity"],
                    deadline=_aware(record["deadline"]), fired_at=_aware(record["fired_at"]),
                    reason=record.get("reason", ""), basis=record.get("basis", ""),
-                   sequence=int(record["sequence"]), synthetic=bool(record.get("synthetic", False)))
+                   sequence=int(record["sequence"]), synthetic=bool(record.get("synthetic", False)),
+                   arrived_at=arrived_at)
 
 
 @dataclass(frozen=True)

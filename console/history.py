@@ -14,6 +14,7 @@ so the query holds nothing but token characters between its quotes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,20 +51,24 @@ def state_query(child_id: str) -> str:
     return f"SELECT {', '.join(STATE_COLUMNS)} FROM child_state_current WHERE child_id = '{child_id}' LIMIT 1"
 
 
+NO_SINK = "no sink is serving queries on the embedded ClickHouse store (start `ucwatch sink`)"
+
+
 def child_history(settings: Settings, child_id: str) -> ChildHistory:
     """The child's events and state; `unavailable` says why when ClickHouse cannot be asked."""
     try:
-        run = _runner(settings)
+        run = analyst_rows(settings)
         if run is None:
-            return ChildHistory(unavailable="no sink is serving queries on the embedded ClickHouse store, so "
-                                            "the lifecycle events are not shown (start `ucwatch sink`)")
+            return ChildHistory(unavailable=f"{NO_SINK}, so the lifecycle events are not shown")
         states = run(state_query(child_id))
         return ChildHistory(events=run(events_query(child_id)), state=states[0] if states else None)
     except ClickHouseError as exc:
         return ChildHistory(unavailable=f"ClickHouse could not be read: {exc}")
 
 
-def _runner(settings: Settings) -> Any:
+def analyst_rows(settings: Settings) -> Callable[[str], list[dict[str, Any]]] | None:
+    """A way to run one read-only query and get its rows as dicts, the analysts' way; None
+    when the store is embedded and no sink serves queries (the console never opens it)."""
     if is_embedded(settings.clickhouse_dsn):
         endpoint = read_endpoint(settings)
         if endpoint is None:

@@ -18,8 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ucwatch.console.actions import CHILD_TOKEN, CloseReason, FollowUpOutcome
+from ucwatch.console.children import RELEASE_FILTERS
 from ucwatch.console.fold import triage
-from ucwatch.console.queue import TRIAGE_FILTERS, QueueFilter, queue_page
+from ucwatch.console.queue import AGE_FILTERS, TRIAGE_FILTERS, QueueFilter, queue_page
+from ucwatch.console.responsibility import AGENCIES, AGENCY_NAMES, UNKNOWN, agencies_for
 from ucwatch.console.roles import ALLOWED_ACTIONS
 from ucwatch.console.sessions import Session
 from ucwatch.console.web import console_of, failure, render, session_of, to_login
@@ -35,15 +37,17 @@ async def queue(request: Request) -> Response:
     if session is None:
         return to_login(request)
     wanted = QueueFilter.from_query(dict(request.query_params))
-    denied = await _audit(request, session, "console_view_queue", None, filters=wanted.__dict__)
+    denied = await audit_view(request, session, "console_view_queue", None, filters=wanted.__dict__)
     if denied is not None:
         return denied
+    console_of(request).metrics.page_views.labels("queue").inc()
     return render(request, "queue.html", **_queue_context(request, wanted))
 
 
 async def queue_fragment(request: Request) -> Response:
     if session_of(request) is None:
         return to_login(request)
+    console_of(request).metrics.page_views.labels("queue_fragment").inc()
     wanted = QueueFilter.from_query(dict(request.query_params))
     return render(request, "_queue.html", **_queue_context(request, wanted))
 
@@ -63,10 +67,12 @@ async def alert(request: Request) -> Response:
     if entry is None or entry.latest is None:
         return failure(request, 404, "There is no such alert (or it has not been read from Kafka yet).")
     latest = entry.latest
-    denied = await _audit(request, session, "console_view_alert", latest.child_id, alert_id=alert_id)
+    denied = await audit_view(request, session, "console_view_alert", latest.child_id, alert_id=alert_id)
     if denied is not None:
         return denied
-    return render(request, "alert.html", alert=latest, changes=changes, actions=actions, triage=view,
+    console.metrics.page_views.labels("alert").inc()
+    return render(request, "alert.html", alert=latest, agencies=agencies_for(latest.rule), changes=changes,
+                  actions=actions, triage=view,
                   allowed=ALLOWED_ACTIONS[session.role], outcomes=list(FollowUpOutcome), reasons=list(CloseReason),
                   message=DONE.get(request.query_params.get("done", ""), ""))
 
@@ -90,14 +96,18 @@ async def child(request: Request) -> Response:
     child_id = request.path_params["child_id"]
     if not CHILD_TOKEN.match(child_id):
         return failure(request, 404, "That is not a pseudonymous child id.")
-    denied = await _audit(request, session, "console_view_child", child_id,
-                          reads="alerts, actions, lifecycle events, child state")
+    denied = await audit_view(request, session, "console_view_child", child_id,
+                          reads="alerts, actions, notices, deliveries, lifecycle events, child state")
     if denied is not None:
         return denied
+    console.metrics.page_views.labels("child").inc()
     history = await run_in_threadpool(console.history, child_id)
     now = console.now()
     items: list[TimelineItem] = []
     with console.lock:
+        snapshot = console.children.snapshots.get(child_id)
+        notices = console.children.child_notices(child_id)
+        statuses = {n.notification_id: console.children.delivery_status(n.notification_id) for n, _ in notices}
         entries = console.state.child_alerts(child_id)
         alerts = [(e.latest, triage(e, now)) for e in entries]
         for entry in entries:
@@ -107,24 +117,33 @@ async def child(request: Request) -> Response:
             for action in entry.actions:
                 items.append(TimelineItem(action.at, "wall clock", "action", action.action.value,
                                           _action_detail(action), f"/alerts/{action.alert_id}"))
+    for notice, deliveries in notices:
+        items.append(TimelineItem(notice.occurred_at, "event time", "notice", f"{notice.kind} to {notice.recipient}",
+                                  _notice_detail(notice.reason, statuses[notice.notification_id], deliveries)))
     for event in history.events:
         items.append(TimelineItem(_parse(event["occurred_at"]), "event time", "event", event["event_type"],
                                   _event_detail(event)))
     items.sort(key=lambda item: item.at)
-    return render(request, "child.html", child_id=child_id, alerts=alerts, items=items, history=history)
+    return render(request, "child.html", child_id=child_id, alerts=alerts, items=items, history=history,
+                  snapshot=snapshot, notices=notices, statuses=statuses)
 
 
 def _queue_context(request: Request, wanted: QueueFilter) -> dict[str, Any]:
     console = console_of(request)
+    now = console.now()
     with console.lock:
-        page = queue_page(console.state, wanted, console.now(), console.settings.console.page_size)
+        page = queue_page(console.state, wanted, now, console.settings.console.page_size, console.children)
+        custody = {row.entry.latest.child_id: console.children.custody(row.entry.latest.child_id)
+                   for row in page.rows if row.entry.latest is not None}
     ready, reason = console.ready()
     query = {k: v for k, v in request.query_params.items() if k != "page"}
     return {"page": page, "wanted": wanted, "triage_filters": list(TRIAGE_FILTERS), "ready": ready,
-            "not_ready": reason, "query": query}
+            "not_ready": reason, "query": query, "agencies": [*AGENCIES, UNKNOWN], "agency_names": AGENCY_NAMES,
+            "releases": list(RELEASE_FILTERS), "ages": list(AGE_FILTERS), "agencies_for": agencies_for,
+            "custody": custody, "now": now}
 
 
-async def _audit(request: Request, session: Session, what: str, child_id: str | None,
+async def audit_view(request: Request, session: Session, what: str, child_id: str | None,
                  **details: Any) -> Response | None:
     """Writes the view's audit entry; a 503 page when it cannot be written (nothing is shown)."""
     try:
@@ -142,6 +161,13 @@ def _action_detail(action: Any) -> str:
         if value:
             parts.append(f"{label} {value}")
     return "; ".join(parts)
+
+
+def _notice_detail(reason: str, status: str, deliveries: list[Any]) -> str:
+    parts = [reason, f"delivery: {status.lower().replace('_', ' ')}"]
+    parts += [f"{d.endpoint} {d.outcome.lower()} (attempt {d.attempt}{f', {d.status_code}' if d.status_code else ''})"
+              for d in deliveries]
+    return "; ".join(p for p in parts if p)
 
 
 def _event_detail(event: dict[str, Any]) -> str:

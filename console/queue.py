@@ -3,14 +3,21 @@
 Pure. The queue holds open alerts not closed by hand, most severe first and, within a
 severity, the newest change first. The counts per severity are of the alerts matching
 every filter but severity, so that clicking a count narrows the list to it.
+
+Filters: severity, rule, agency responsible (`console.responsibility`), release (the
+child's custody status in its latest snapshot, `console.children.RELEASE_FILTERS`), age
+(from the alert's opening, in event time, to now, `AGE_FILTERS`), assignee and triage.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+from ucwatch.console.children import RELEASE_FILTERS, ChildrenState, release_matches
 from ucwatch.console.fold import SEVERITIES, SEVERITY_RANK, AlertEntry, ConsoleState, Triage, TriageView, triage
+from ucwatch.console.responsibility import AGENCIES, UNKNOWN, agencies_for
 
 TRIAGE_FILTERS = {
     "active": frozenset({Triage.NEW, Triage.CHANGED, Triage.ACKNOWLEDGED}),
@@ -20,6 +27,13 @@ TRIAGE_FILTERS = {
     "snoozed": frozenset({Triage.SNOOZED}),
 }
 """The triage filter's choices; `active` (the default) leaves snoozed alerts out."""
+AGE_FILTERS: dict[str, tuple[timedelta, timedelta | None]] = {
+    "day": (timedelta(0), timedelta(days=1)),
+    "week": (timedelta(days=1), timedelta(days=7)),
+    "month": (timedelta(days=7), timedelta(days=30)),
+    "older": (timedelta(days=30), None),
+}
+"""Age of an alert (now minus its opening): at least the first, less than the second."""
 UNASSIGNED = "-"
 UNTOUCHED = TriageView(Triage.NEW, None, None, None, None)
 """The triage of an alert nobody acted on (what `triage` gives it), without computing it."""
@@ -29,6 +43,9 @@ UNTOUCHED = TriageView(Triage.NEW, None, None, None, None)
 class QueueFilter:
     severity: str = ""
     rule: str = ""
+    agency: str = ""
+    release: str = ""
+    age: str = ""
     assignee: str = ""
     """A user or team name, `UNASSIGNED`, or empty for any."""
     triage: str = "active"
@@ -43,7 +60,11 @@ class QueueFilter:
             page = max(1, int(params.get("page", "1")))
         except ValueError:
             page = 1
+        agency, release, age = params.get("agency", ""), params.get("release", ""), params.get("age", "")
         return cls(severity=severity if severity in SEVERITIES else "", rule=params.get("rule", "")[:60],
+                   agency=agency if agency in (*AGENCIES, UNKNOWN) else "",
+                   release=release if release in RELEASE_FILTERS else "",
+                   age=age if age in AGE_FILTERS else "",
                    assignee=params.get("assignee", "")[:60],
                    triage=wanted_triage if wanted_triage in TRIAGE_FILTERS else "active", page=page)
 
@@ -67,16 +88,25 @@ class QueuePage:
     """Rules of the open alerts, for the filter's choices."""
 
 
-def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_size: int) -> QueuePage:
+def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_size: int,
+               children: ChildrenState | None = None) -> QueuePage:
     counts = dict.fromkeys(SEVERITIES, 0)
     matching: list[QueueRow] = []
     rules: set[str] = set()
     allowed = TRIAGE_FILTERS[wanted.triage]
+    children = children if children is not None else ChildrenState()
+    oldest, newest = _opened_between(wanted.age, now)
     for entry in state.open_entries():
         latest = entry.latest
         assert latest is not None  # open_entries holds alerts with changes only
         rules.add(latest.rule)
         if wanted.rule and latest.rule != wanted.rule:
+            continue
+        if wanted.agency and wanted.agency not in agencies_for(latest.rule):
+            continue
+        if wanted.release and not release_matches(children.custody(latest.child_id), wanted.release):
+            continue
+        if wanted.age and not _within(entry, oldest, newest):
             continue
         view = triage(entry, now) if entry.actions else UNTOUCHED  # most alerts: no action yet
         if view.status not in allowed or not _assigned_to(view, wanted.assignee):
@@ -84,11 +114,31 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
         counts[latest.severity] = counts.get(latest.severity, 0) + 1
         if not wanted.severity or latest.severity == wanted.severity:
             matching.append(QueueRow(entry, view))
-    matching.sort(key=_order, reverse=True)
     pages = max(1, -(-len(matching) // page_size))
     page = min(wanted.page, pages)
     start = (page - 1) * page_size
-    return QueuePage(matching[start:start + page_size], counts, len(matching), page, pages, sorted(rules))
+    if start + page_size < len(matching) // 4:  # the first pages: a partial selection, not a full sort
+        ordered = heapq.nlargest(start + page_size, matching, key=_order)
+    else:
+        ordered = sorted(matching, key=_order, reverse=True)
+    return QueuePage(ordered[start:start + page_size], counts, len(matching), page, pages, sorted(rules))
+
+
+def _opened_between(age: str, now: datetime) -> tuple[datetime | None, datetime]:
+    """The opening times an age filter admits: (oldest allowed or None, newest allowed)."""
+    if not age:
+        return None, now
+    young, old = AGE_FILTERS[age]
+    newest = now - young if young else datetime.max.replace(tzinfo=UTC)  # event time may run a little ahead
+    return (now - old if old is not None else None), newest
+
+
+def _within(entry: AlertEntry, oldest: datetime | None, newest: datetime) -> bool:
+    opened = entry.opened_at
+    assert opened is not None
+    if opened > newest:
+        return False
+    return oldest is None or opened > oldest
 
 
 def _assigned_to(view: TriageView, assignee: str) -> bool:

@@ -6,14 +6,14 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ucwatch.console import act, auth_routes, pages
+from ucwatch.console import act, admin, auth_routes, dashboard, pages
 from ucwatch.console.context import Console
-from ucwatch.console.web import HERE, SecurityHeaders, events, healthz, readyz
+from ucwatch.console.web import HERE, SecurityHeaders, events, healthz, metrics, readyz
 
 
 def build_app(console: Console) -> Starlette:
     routes = [
-        Route("/healthz", healthz), Route("/readyz", readyz),
+        Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
         Route("/login", auth_routes.login_form, methods=["GET"]),
         Route("/login", auth_routes.login, methods=["POST"]),
         Route("/logout", auth_routes.logout, methods=["POST"]),
@@ -21,6 +21,7 @@ def build_app(console: Console) -> Starlette:
         Route("/alerts/{alert_id}", pages.alert),
         Route("/alerts/{alert_id}/actions/{kind}", act.take_action, methods=["POST"]),
         Route("/children/{child_id}", pages.child),
+        Route("/dashboard", dashboard.dashboard), Route("/admin", admin.admin),
         Route("/events", events),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

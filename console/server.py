@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from datetime import UTC, datetime
 from types import FrameType
 
 import uvicorn
@@ -19,6 +20,7 @@ from ucwatch.console.context import Console
 from ucwatch.console.feed import Feed
 from ucwatch.console.history import child_history
 from ucwatch.console.outbox import KafkaOutbox
+from ucwatch.console.oversight import CachedOversight, oversight_figures
 from ucwatch.console.routes import build_app
 from ucwatch.console.users import UserStore, users_path
 from ucwatch.core.settings import Settings
@@ -59,8 +61,10 @@ def build_console(settings: Settings) -> tuple[Console, Feed, KafkaOutbox]:
         return False, f"waiting for {feed.waiting_for}"
 
     console = Console(settings=settings, users=UserStore(users_path(settings)), outbox=outbox,
-                      history=lambda child_id: child_history(settings, child_id), live=live, ready=ready)
-    holder.append(Feed(settings, console.state, console.lock, console.broadcaster.publish))
+                      history=lambda child_id: child_history(settings, child_id), live=live, ready=ready,
+                      oversight=CachedOversight(lambda: oversight_figures(settings, datetime.now(UTC))))
+    holder.append(Feed(settings, console.state, console.lock, console.broadcaster.publish,
+                       children=console.children, audit=console.audit_log, metrics=console.metrics))
     return console, holder[0], outbox
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +41,24 @@ def _when(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _age(value: Any, now: datetime) -> str:
+    """A duration in its largest whole unit: 40 min, 5 h, 3 d, 2 y."""
+    if not isinstance(value, datetime):
+        return ""
+    seconds = max(0.0, (now - value).total_seconds())
+    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds // 60)} min"
+
+
+def _short(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else _when(value)
+
+
 templates.filters["when"] = _when
+templates.filters["short"] = _short
+templates.filters["age"] = _age
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -86,6 +104,13 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     ok, reason = console_of(request).ready()
     return PlainTextResponse(("ready: " if ok else "not ready: ") + reason, status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (`console.metrics`): counts and gauges only, no personal data, so
+    no login, like /healthz (the console listens on loopback; scrape it there)."""
+    body = generate_latest(console_of(request).metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 async def events(request: Request) -> Response:

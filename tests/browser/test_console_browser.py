@@ -1,14 +1,14 @@
 """The console in a real browser (Debian's chromium, headless, driven by Selenium through
 chromedriver): log in, see the queue, see an alert published to Kafka appear live without
-a reload, acknowledge it, open the child's page; an analyst sees no action button.
+a reload, acknowledge it, open the child's page and the dashboard; an analyst sees no
+action button and no admin link.
 
-Screenshots go to the test's tmp folder; the queue's and the child page's are also copied
-to docs/img/ for the README. Needs `apt-get install chromium chromium-driver`.
+Screenshots go to the test's tmp folder (the README's come from the demo's data, by
+`tests/browser/screenshots.py`). Needs `apt-get install chromium chromium-driver`.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +25,6 @@ from ucwatch.core.settings import Settings
 
 pytestmark = pytest.mark.kafka
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 CHILD = "SYN-CH-000000314"
 
 
@@ -95,13 +94,17 @@ def test_operator_and_analyst_in_a_real_browser(settings: Settings, tmp_path: Pa
         assert "WHEREABOUTS UNKNOWN OPENED" in timeline and "ACKNOWLEDGED" in timeline and "by olivia" in timeline
         browser.save_screenshot(str(tmp_path / "console-child.png"))
 
+        browser.get(f"{console.url}/dashboard")
+        wait.until(expected_conditions.presence_of_element_located((By.ID, "oversight")))
+        assert browser.find_elements(By.CSS_SELECTOR, "#chart-severity svg rect title")  # bars, with their values
+        assert browser.find_element(By.ID, "oversight-unavailable").text.startswith("The oversight figures are not")
+        browser.save_screenshot(str(tmp_path / "console-dashboard.png"))
+
         log_in(browser, console.url, "ana")
         browser.get(f"{console.url}/alerts/{alert_id}")
         assert "reads only" in browser.find_element(By.ID, "read-only").text
         assert browser.find_elements(By.CSS_SELECTOR, "form.act") == []
+        assert browser.find_elements(By.LINK_TEXT, "Admin") == []
         browser.save_screenshot(str(tmp_path / "console-analyst.png"))
     finally:
         console.stop()
-    DOCS_IMG.mkdir(exist_ok=True)
-    for name in ("console-queue.png", "console-child.png"):
-        shutil.copyfile(tmp_path / name, DOCS_IMG / name)

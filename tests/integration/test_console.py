@@ -1,19 +1,24 @@
 """`ucwatch console` on the real broker: an alert published to the alerts topic appears in
 the queue, and an action taken through the console lands on the actions topic, keyed by
-the child, with its audit entry; a restarted console rebuilds the same triage from the log."""
+the child, with its audit entry; a restarted console rebuilds the same triage from the log;
+a child's snapshot, notices and their delivery reach its page; /metrics is scraped."""
 
 from __future__ import annotations
 
 import re
 import time
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 
 from tests.helpers import read_topic
 from tests.integration.console_support import (
+    CATALOG,
     PASSWORD,
     ConsoleProcess,
     actions_on,
@@ -21,6 +26,8 @@ from tests.integration.console_support import (
     publish_alert,
 )
 from ucwatch.core.settings import Settings
+from ucwatch.schemas.registry import EmbeddedRegistry
+from ucwatch.schemas.serde import Encoder
 
 pytestmark = pytest.mark.kafka
 CHILD = "SYN-CH-000000777"
@@ -87,3 +94,46 @@ def test_an_alert_appears_and_an_action_lands_on_the_actions_topic(settings: Set
             assert alert_id not in http.get("/queue/fragment?triage=acknowledged").text
     finally:
         assert restarted.stop() == 0
+
+
+def _publish(settings: Settings, topic: str, schema: tuple[str, str], key: str, record: dict[str, Any]) -> None:
+    value = Encoder(EmbeddedRegistry(CATALOG), topic).encode(CATALOG.latest(*schema), record)
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "partitioner": "murmur2_random"})
+    errors: list[str] = []
+    producer.produce(topic, value, key.encode(), on_delivery=lambda e, _m: errors.append(e.str()) if e else None)
+    assert producer.flush(30) == 0 and errors == []
+
+
+def test_the_childs_page_folds_snapshots_notices_and_deliveries_and_metrics_are_scraped(
+        settings: Settings, tmp_path: Path) -> None:
+    child, at = "SYN-CH-000000888", datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    topics = settings.topics
+    console = ConsoleProcess(settings, tmp_path)  # creates the topics
+    _publish(settings, topics.child_state.name, ("ChildStateSnapshot", "state"), child, {
+        "child_id": child, "custody_status": "RELEASED_TO_SPONSOR", "contact_status": "WHEREABOUTS_UNKNOWN",
+        "court_status": "FAILED_TO_APPEAR", "next_hearing_at": at + timedelta(days=60), "last_contact_at": None,
+        "last_event_at": at, "events_seen": 9, "open_alerts": [], "as_of": at, "synthetic": True})
+    _publish(settings, topics.notifications.name, ("NotificationSent", "notifications"), child, {
+        "notification_id": "notice-1", "child_id": child, "recipient": "HHS", "kind": "FAILURE_TO_APPEAR",
+        "fact_id": "event-1", "occurred_at": at, "reason": "failure to appear", "synthetic": True})
+    _publish(settings, topics.deliveries.name, ("NoticeDelivery", "deliveries"), child, {
+        "notification_id": "notice-1", "child_id": child, "recipient": "HHS", "kind": "FAILURE_TO_APPEAR",
+        "endpoint": "hhs.webhook", "channel": "WEBHOOK", "attempt": 3, "outcome": "DELIVERED", "status_code": 200,
+        "detail": "200 OK", "at": at, "notice_partition": 0, "notice_offset": 0, "synthetic": True})
+    alert_id = publish_alert(settings, child)
+    console.add_user("olivia", "operator")
+    console.start()
+    try:
+        with closing(logged_in(console.url, "olivia")) as http:
+            assert alert_id in http.get("/?release=released&agency=HHS").text
+            assert alert_id not in http.get("/?release=in_custody").text
+            page = http.get(f"/children/{child}").text
+            assert "whereabouts unknown" in page and "released to sponsor" in page and "2024-06-30 12:00 UTC" in page
+            assert "hhs.webhook: delivered, attempt 3 (200)" in page
+            assert http.get("/dashboard").status_code == 200
+        metrics = httpx.get(f"{console.url}/metrics", timeout=10).text
+        assert 'ucwatch_console_page_views_total{page="child"} 1.0' in metrics
+        assert "ucwatch_console_feed_ready 1.0" in metrics
+        assert f'ucwatch_console_feed_lag_records{{topic="{topics.alerts.name}"}} 0.0' in metrics
+    finally:
+        assert console.stop() == 0

@@ -12,7 +12,11 @@
    while it runs (through the sink's query service), and compare the rows with the topics;
 8. print the oversight report as of the end of the window, and compare its figures with
    the simulator's own ground truth;
-9. stop the broker (unless --keep-running, to explore further).
+9. open the operations console on the demo's data: a sink serving queries (for the
+   child's page and the dashboard), a demo user (name and password printed), `ucwatch
+   console` on a free loopback port; check /readyz and that the queue, fetched by a
+   logged-in session, lists every open alert of the alerts topic;
+10. stop the console, the sink and the broker (unless --keep-running, to explore further).
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -29,9 +36,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from ucwatch.analysts.query_service import endpoint_path
 from ucwatch.analysts.report import COUNTS as REPORT_COUNTS
 from ucwatch.app import kafka_local
+from ucwatch.console.roles import Role
+from ucwatch.console.users import UserStore, users_path
 from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
 from ucwatch.core.progress import wait_until_caught_up
@@ -68,17 +79,17 @@ def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool
         settings = dataclasses.replace(
             settings, data_dir=demo_dir,
             kafka=KafkaSettings(bootstrap=kafka_local.bootstrap_servers(1, DEMO_PORT)))
-        return _run(settings, children, seed)
+        return _run(settings, children, seed, keep_running)
     finally:
         if keep_running:
             print(f"\nKafka keeps running at {settings.kafka.bootstrap}; stop it with "
                   f"UCWATCH_KAFKA_HOME={kafka_home} UCWATCH_KAFKA_PORT={DEMO_PORT} ucwatch kafka stop")
         else:
-            _step(9, "stopping the demo's Kafka")
+            _step(10, "stopping the demo's Kafka")
             kafka_local.run(["stop"], settings)
 
 
-def _run(settings: Settings, children: int, seed: int) -> ExitCode:
+def _run(settings: Settings, children: int, seed: int, keep_running: bool = False) -> ExitCode:
     _step(2, "creating topics")
     ensure_topics(wait_for_kafka(settings), settings)
 
@@ -113,6 +124,8 @@ def _run(settings: Settings, children: int, seed: int) -> ExitCode:
         ok = _land(settings)
     if ok:
         ok = _report(settings, simulation)
+    if ok:
+        ok = _console(settings, keep_running)
     print("\ndemo: " + ("OK" if ok else "FAILED: see above"))
     return ExitCode.OK if ok else ExitCode.REJECTED
 
@@ -225,6 +238,83 @@ def _report(settings: Settings, simulation: Simulation) -> bool:
     for line in differences[:10]:
         print(f"     {line}")
     return not differences
+
+
+def _console(settings: Settings, keep_running: bool) -> bool:
+    _step(9, "ucwatch console: the operations console on the demo's data")
+    command = [sys.executable, "-m", "ucwatch.app.cli"]
+    env = _environment(settings)
+    processes: list[subprocess.Popen[bytes]] = []
+    with (settings.data_dir / "sink.log").open("ab") as log:  # serves the child's page and the dashboard
+        processes.append(subprocess.Popen([*command, "sink"], env=env, stdout=log, stderr=subprocess.STDOUT))
+    password = secrets.token_urlsafe(12)
+    UserStore(users_path(settings)).add("demo", Role.SUPERVISOR, password)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log_path = settings.data_dir / "console.log"
+    with log_path.open("ab") as log:
+        processes.append(subprocess.Popen([*command, "console", "--port", str(port)], env=env, stdout=log,
+                                          stderr=subprocess.STDOUT))
+    print(f"   console at {url}/ (log: {log_path})\n   user: demo (supervisor)  password: {password}")
+    try:
+        ok = _check_console(settings, url, password, processes)
+    finally:
+        if keep_running:
+            print(f"   the console and the sink keep running (pids {' '.join(str(p.pid) for p in processes)}); "
+                  "stop them with kill, before stopping Kafka")
+        else:
+            for process in reversed(processes):
+                process.terminate()
+            for process in processes:
+                process.wait(60)
+    return ok
+
+
+def _check_console(settings: Settings, url: str, password: str, processes: list[subprocess.Popen[bytes]]) -> bool:
+    """/readyz answers 200, and the queue of a logged-in session lists the open alerts of the topic."""
+    started = time.monotonic()
+    ready = None
+    while time.monotonic() - started < 180 and all(p.poll() is None for p in processes):
+        try:
+            ready = httpx.get(f"{url}/readyz", timeout=5, trust_env=False)
+            if ready.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(0.5)
+    if ready is None or ready.status_code != 200:
+        print(f"   the console did not become ready: {ready.text if ready is not None else 'no answer'}")
+        return False
+    print(f"   GET /readyz: {ready.status_code} {ready.text} ({time.monotonic() - started:.1f} s after start)")
+    decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
+    latest: dict[str, dict[str, Any]] = {}
+    for _, value in _values(settings, settings.topics.alerts.name):
+        alert = decoder.decode(value)
+        if alert["sequence"] >= latest.get(alert["alert_id"], {}).get("sequence", 0):
+            latest[alert["alert_id"]] = alert
+    expected = Counter(a["severity"] for a in latest.values() if a["status"] == "OPEN")
+    with httpx.Client(base_url=url, timeout=30, trust_env=False) as http:
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+        form = {"user": "demo", "password": password, "csrf": token.group(1) if token else ""}
+        login = http.post("/login", data=form)
+        queue = http.get("/")
+        if login.status_code != 303 or queue.status_code != 200:
+            print(f"   logging in failed: {login.status_code}, queue {queue.status_code}")
+            return False
+        shown = {s: int(n) for s, n in re.findall(r'id="count-(\w+)">(\d+)<', queue.text)}
+        rows = re.findall(r'<tr data-alert-id="([^"]+)"', queue.text)
+        dashboard = http.get("/dashboard")
+    wanted = {s.lower(): expected.get(s, 0) for s in ("CRITICAL", "HIGH", "MEDIUM", "LOW")}
+    rows_open = all(latest.get(r, {}).get("status") == "OPEN" for r in rows)
+    print(f"   the queue (logged in as demo): {sum(shown.values()):,} open alerts "
+          f"({', '.join(f'{n:,} {s}' for s, n in shown.items())}); the alerts topic: {sum(wanted.values()):,} open; "
+          f"first page: {len(rows)} rows, {'all open' if rows_open else 'NOT ALL OPEN'}")
+    figures = 'id="oversight-unavailable"' not in dashboard.text
+    print(f"   the dashboard: {dashboard.status_code}, oversight figures "
+          f"{'shown (from the sink query service)' if figures else 'not shown: ClickHouse not reachable'}")
+    return shown == wanted and bool(rows) == bool(sum(wanted.values())) and rows_open and dashboard.status_code == 200
 
 
 def _records_on_kafka(settings: Settings) -> dict[str, int]:

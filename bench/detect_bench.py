@@ -133,7 +133,8 @@ def _latencies(settings: Settings, ticker: Ticker, rounds: int) -> list[float]:
     """Per round, a fresh child with an unmet 48 h deadline, then the tick that passes it."""
     alerts = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": uuid.uuid4().hex,
                        "enable.auto.commit": False, "auto.offset.reset": "latest"})
-    alerts.assign([TopicPartition(settings.topics.alerts.name, p, -1) for p in range(settings.topics.alerts.partitions)])
+    alerts.assign([TopicPartition(settings.topics.alerts.name, p, -1)
+                   for p in range(settings.topics.alerts.partitions)])
     decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
     results = []
     with EventProducer(settings) as producer:

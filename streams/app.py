@@ -10,23 +10,31 @@ per record, in partition order (one actor, so records are handled one at a time)
    (an event the engine refuses is dead-lettered the same way);
 3. alert changes, notifications and child-state snapshots are encoded and sent keyed by
    child_id.
-Then, per batch: the producer is flushed (every output is on Kafka), and only then are the
-changed states written to the table, whose changelog topic restores them on a restarted
-or moved worker; faust acks the batch afterwards and flushes again before it commits.
+Then, per batch (`_write_batch`): every send is awaited until Kafka acknowledged it; only
+then are the changed states written to the table, and their changelog records awaited too.
+faust acks the batch afterwards and commits it within a second.
 
 So a crash never leaves a state durable without the outputs it records as sent: a worker
 killed before the commit handles the batch again, from states that either lack its events
 (the outputs are sent again: the same records, same alert id and sequence) or have them
 (their outputs were already on Kafka). Processing is at-least-once with repeats that are
 recognizable and collapsible downstream; nothing is lost.
+
+A batch that cannot be written whole (a send or a state write refused, a changelog not
+acknowledged, the task cancelled half-way) must never be acked: faust's take_events acks a
+batch even when its body raised, and the next commit would then skip records whose state
+was never written (a restarted worker would treat their repeats as new and notify again).
+So the worker logs the failure and leaves at once with `os._exit`, before faust can ack or
+commit; it restarts from its last committed offset (`ucwatch run` restarts it).
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -38,7 +46,9 @@ from ucwatch.core.settings import Settings
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
+from ucwatch.streams.durable import DurableTable, abandon_batch, confirm
 from ucwatch.streams.engine import Engine
+from ucwatch.streams.membership import MembershipLog, group_options, instance_id
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.processor import Outputs, PartitionProcessor
 from ucwatch.streams.records import EPOCH, OutputSchemas
@@ -48,6 +58,8 @@ TICK = "gov.ucwatch.control.ClockTick"
 BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.1
 LIFECYCLE_NAMESPACE = "gov.ucwatch.lifecycle."
+CONFIRM_MARGIN_S = 30.0
+"""A send not acknowledged this long after the producer's own timeout is taken as lost."""
 
 
 @contextmanager
@@ -66,14 +78,22 @@ def writing_for(event: Any) -> Iterator[None]:
         faust_current_event.reset(token)
 
 
+def state_dir(settings: Settings, worker_name: str) -> Path:
+    """The worker's own folder: its RocksDB store and its lock (worker.py)."""
+    folder = (settings.data_dir / "streams" / settings.streams.app_id / worker_name).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") -> faust.App:
     topics = settings.topics
     partitions = topics.lifecycle.partitions
-    datadir = (settings.data_dir / "streams" / settings.streams.app_id / worker_name).resolve()
-    datadir.mkdir(parents=True, exist_ok=True)
+    datadir = state_dir(settings, worker_name)
+    member = instance_id(settings.streams.app_id, worker_name, datadir)
     store = settings.streams.store
     if store not in ("rocksdb", "memory"):
         raise SettingsError(f"streams.store must be rocksdb or memory, not {store!r}")
+    send_timeout_s = settings.kafka.delivery_timeout_ms / 1000
     app = faust.App(
         settings.streams.app_id,
         broker=f"kafka://{settings.kafka.bootstrap}",
@@ -86,100 +106,125 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         web_enabled=False,
         producer_acks=-1,
         producer_linger=0.02,  # batch the outputs: a produce request per record was a fifth of the time
+        producer_request_timeout=send_timeout_s,
         table_cleanup_interval=3600.0,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        Table=DurableTable,
+        **group_options(member),
     )
+    detector = Detector(app, settings, policy, send_timeout_s + CONFIRM_MARGIN_S)
+    MembershipLog(app, settings.streams.app_id, member, topics.lifecycle.name)
 
-    def raw_topic(name: str, count: int) -> faust.TopicT:
+    @app.agent(detector.lifecycle, name="detect")
+    async def detect(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            try:
+                await detector.write_batch(events)
+            except BaseException as failure:  # a half-written batch must never be acked
+                abandon_batch(len(events), failure, stopping=bool(app.should_stop))
+            # faust acks the batch after this block and commits it within broker_commit_interval
+
+    return app
+
+
+class Detector:
+    """The topics, the table and the per-batch work of one worker's app."""
+
+    def __init__(self, app: faust.App, settings: Settings, policy: Policy, confirm_timeout_s: float) -> None:
+        topics = settings.topics
+        self.lifecycle = self._topic(app, topics.lifecycle.name, topics.lifecycle.partitions)
+        self._alerts = self._topic(app, topics.alerts.name, topics.alerts.partitions)
+        self._notifications = self._topic(app, topics.notifications.name, topics.notifications.partitions)
+        self._child_state = self._topic(app, topics.child_state.name, topics.child_state.partitions)
+        self._deadletter = self._topic(app, topics.deadletter.name, topics.deadletter.partitions)
+        table = app.Table("children", partitions=topics.lifecycle.partitions, key_type=str, default=None)
+        assert isinstance(table, DurableTable)
+        self.children = table
+        catalog = default_catalog()
+        registry = registry_for(settings.schema_registry, catalog)
+        self._decoder = Decoder(registry, catalog)
+        self._schemas = OutputSchemas(catalog)
+        self._encoders = {kind: Encoder(registry, topic.name) for kind, topic in (
+            ("alert", topics.alerts), ("notification", topics.notifications), ("state", topics.child_state))}
+        self._engine = Engine(policy)
+        self._confirm_timeout_s = confirm_timeout_s
+        self.processors: dict[int, PartitionProcessor] = {}
+        # mode types handlers with a NamedArg alias that no function satisfies under mypy
+        app.on_partitions_revoked.connect(self._forget_partitions)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _topic(app: faust.App, name: str, partitions: int) -> Any:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                         value_serializer="raw", partitions=count)
+                         value_serializer="raw", partitions=partitions)
 
-    lifecycle = raw_topic(topics.lifecycle.name, partitions)
-    alerts = raw_topic(topics.alerts.name, topics.alerts.partitions)
-    notifications = raw_topic(topics.notifications.name, topics.notifications.partitions)
-    child_state = raw_topic(topics.child_state.name, topics.child_state.partitions)
-    deadletter = raw_topic(topics.deadletter.name, topics.deadletter.partitions)
-    children = app.Table("children", partitions=partitions, key_type=str, default=None)
-
-    catalog = default_catalog()
-    registry = registry_for(settings.schema_registry.url, catalog)
-    decoder = Decoder(registry, catalog)
-    schemas = OutputSchemas(catalog)
-    encoders = {kind: Encoder(registry, topic.name) for kind, topic in
-                (("alert", topics.alerts), ("notification", topics.notifications), ("state", topics.child_state))}
-    engine = Engine(policy)
-    processors: dict[int, PartitionProcessor] = {}
-
-    @app.on_partitions_revoked.connect
-    async def forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    async def _forget_partitions(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         # Timers and caches are rebuilt from the table when a partition comes back.
-        processors.clear()
+        self.processors.clear()
 
-    async def send_outputs(outputs: Outputs) -> None:
+    async def write_batch(self, events: list[Any]) -> None:
+        # The records are handled without an await, so a rebalance cannot interleave with
+        # them; the processors used are kept here because one during the awaits below may
+        # clear `processors`, and their pending writes must still be made.
+        used: dict[int, tuple[PartitionProcessor, Any]] = {}
+        outputs = Outputs()
+        letters: list[tuple[bytes | None, bytes]] = []
+        for event in events:
+            message = event.message
+            processor = self._processor_for(message.partition)
+            used[message.partition] = (processor, event)
+            try:
+                outputs.extend(self._handle(processor, message))
+            except ContractError as error:
+                letters.append((message.key, self._dead_letter(message, error)))
+            except Exception as exc:  # a bug must not stop the watch over every other child
+                log.exception("processing %s:%s:%s failed", message.topic, message.partition, message.offset)
+                letters.append((message.key, self._dead_letter(
+                    message, ContractError("processing_failed", f"{type(exc).__name__}: {exc}"))))
+        sent = [await self._deadletter.send(key=key, value=letter) for key, letter in letters]
+        sent += await self._send_outputs(outputs)
+        # 1. the batch's alerts, notifications, snapshots and dead letters are on Kafka
+        await confirm(sent, "output record(s)", self._confirm_timeout_s)
+        # 2. only then the states that record them as sent, and their changelog records
+        for processor, event in used.values():
+            writes = processor.drain_writes()
+            if writes:
+                with writing_for(event):
+                    for key, value in writes.items():
+                        self.children[key] = value
+        await confirm(self.children.take_unconfirmed(), "state write(s)", self._confirm_timeout_s)
+
+    async def _send_outputs(self, outputs: Outputs) -> list[Awaitable[Any]]:
+        encoders, schemas = self._encoders, self._schemas
+        sent = []
         for key, record in outputs.alerts:
-            await alerts.send(key=key.encode(), value=encoders["alert"].encode(schemas.alert, record))
+            sent.append(await self._alerts.send(key=key.encode(),
+                                                value=encoders["alert"].encode(schemas.alert, record)))
         for key, record in outputs.notifications:
-            await notifications.send(key=key.encode(),
-                                     value=encoders["notification"].encode(schemas.notification, record))
+            sent.append(await self._notifications.send(
+                key=key.encode(), value=encoders["notification"].encode(schemas.notification, record)))
         for key, record in outputs.states:
-            await child_state.send(key=key.encode(), value=encoders["state"].encode(schemas.state, record))
+            sent.append(await self._child_state.send(key=key.encode(),
+                                                     value=encoders["state"].encode(schemas.state, record)))
+        return sent
 
-    def dead_letter(message: Any, error: ContractError) -> bytes:
+    def _dead_letter(self, message: Any, error: ContractError) -> bytes:
         log.warning("dead-lettering %s:%s:%s: %s", message.topic, message.partition, message.offset, error)
         return deadletters.for_record(
             reason_code=error.code, reason=error.message, stage="detect", topic=message.topic,
             partition=message.partition, offset=message.offset, value=message.value, key=message.key,
             field=error.field, event_type=error.event_type).to_json()
 
-    @app.agent(lifecycle, name="detect")
-    async def detect(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            # The batch is handled without an await, so a rebalance cannot interleave with
-            # it; the processors it used are kept here because one during the awaits
-            # below may clear `processors`, and their pending writes must still be made.
-            used: dict[int, tuple[PartitionProcessor, Any]] = {}
-            outputs = Outputs()
-            letters: list[tuple[bytes | None, bytes]] = []
-            for event in events:
-                message = event.message
-                processor = processor_for(message.partition)
-                used[message.partition] = (processor, event)
-                try:
-                    outputs.extend(handle(processor, message))
-                except ContractError as error:
-                    letters.append((message.key, dead_letter(message, error)))
-                except Exception as exc:  # a bug must not stop the watch over every other child
-                    log.exception("processing %s:%s:%s failed", message.topic, message.partition, message.offset)
-                    letters.append((message.key, dead_letter(
-                        message, ContractError("processing_failed", f"{type(exc).__name__}: {exc}"))))
-            for key, letter in letters:
-                await deadletter.send(key=key, value=letter)
-            await send_outputs(outputs)
-            # 1. the batch's alerts, notifications, snapshots and dead letters are on Kafka
-            await app.producer.flush()
-            # 2. only then the states that record them as sent (changelogged per partition)
-            for processor, event in used.values():
-                writes = processor.drain_writes()
-                if writes:
-                    with writing_for(event):
-                        for key, value in writes.items():
-                            children[key] = value
-            # 3. faust acks the batch after this block; its commit flushes the producer first
-
-    def processor_for(partition: int) -> PartitionProcessor:
-        processor = processors.get(partition)
+    def _processor_for(self, partition: int) -> PartitionProcessor:
+        processor = self.processors.get(partition)
         if processor is None:
-            processor = processors[partition] = PartitionProcessor(engine, children, partition)
+            processor = self.processors[partition] = PartitionProcessor(self._engine, self.children, partition)
         return processor
 
-    def handle(processor: PartitionProcessor, message: Any) -> Outputs:
-        name, record = decoder.decode_named(message.value)
+    def _handle(self, processor: PartitionProcessor, message: Any) -> Outputs:
+        name, record = self._decoder.decode_named(message.value)
         if name == TICK:
             return processor.on_tick((record["tick_at"] - EPOCH).total_seconds() * 1000)
         if name.startswith(LIFECYCLE_NAMESPACE):
             return processor.on_event(record)
         raise ContractError("unexpected_record", f"a {name} record does not belong on the lifecycle topic")
-
-    app.ucwatch_processors = processors  # type: ignore[attr-defined]  (for tests and metrics)
-    return app

@@ -237,4 +237,5 @@ def _reader(matchers: list[tuple[Matcher, int]], kept: list[str]) -> Callable[[M
     source = "\n".join(body)
     namespace: dict[str, Any] = dict(constants)
     exec(compile(source, "<ucwatch policy reader>", "exec"), namespace)
-    return namespace["read"]
+    read: Callable[[Mapping[str, Any]], tuple[int, Any]] = namespace["read"]
+    return read

@@ -41,7 +41,7 @@ NONE_MET, NONE_CANCELLED, PENDING, DUE = 0, 1, 2, 3
 class Instance:
     __slots__ = ("anchor", "base", "deadline", "end", "end_kind", "schedule", "start")
 
-    def __init__(self, anchor: str, start: Entry, base: int, deadline: int, end_kind: int = 0,
+    def __init__(self, anchor: str, start: Entry, base: int, deadline: int, end_kind: int = 0,  # noqa: PLR0917  positional: built in the hot loop
                  end: Entry | None = None, schedule: tuple[tuple[int, int], ...] = ()) -> None:
         self.anchor = anchor
         self.start = start          # the entry the deadline runs from (the latest, for keyed)
@@ -117,11 +117,14 @@ class SimpleFold(Fold):
                   r.met_any_bits, r.met_same, r.after_ms, r.deadline_from, r.rule.met_any_time)
         self.keeps_earlier = r.rule.met_any_time
         self.awaiting: list[Instance] = []
-        self.closed, self.closer = False, None
+        self.closed = False
+        self.closer: Entry | None = None
         self.earlier_met: Entry | None = None                    # met_any_time only
         self.earlier_same: dict[tuple[str, object], Entry] = {}  # met_any_time only
 
-    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple[SimpleFold, list[Instance]]:
+    # One pass of the hot loop, in one frame: a helper call per entry cost more than the rules.
+    def fed(self, entries: Iterable[Entry],  # noqa: PLR0912, PLR0915
+            emitted: Collection[str]) -> tuple[SimpleFold, list[Instance]]:
         (scan, close_bits, reopen_bits, start_bits, cancel_bits, met_bits, met_any, met_same, after,
          origin, any_time) = self.p
         case_bits = close_bits | reopen_bits
@@ -166,7 +169,7 @@ class SimpleFold(Fold):
                     if base is not None:
                         hit = _earlier(earlier_met, earlier_same, met_same, e) if any_time else None
                         if hit is None:
-                            awaiting = awaiting + [Instance(e[1], e, base, base + after)]
+                            awaiting = [*awaiting, Instance(e[1], e, base, base + after)]
                         elif hit[0] > base + after or e[1] in emitted:
                             found.append(Instance(e[1], e, base, base + after, MET, hit))
             if any_time and m & met_bits:
@@ -206,12 +209,15 @@ class GeneralFold(Fold):
         self.keeps_earlier = r.rule.met_any_time
         self.awaiting: list[Instance] = []
         self.keyed: dict[object, Instance] = {}     # keyed rules: every instance, by key value
-        self.closed, self.closer = False, None
+        self.closed = False
+        self.closer: Entry | None = None
         self.run, self.counted = "", 0
         self.earlier_met: Entry | None = None
         self.earlier_same: dict[tuple[str, object], Entry] = {}
 
-    def fed(self, entries: Iterable[Entry], emitted: Collection[str]) -> tuple[GeneralFold, list[Instance]]:
+    # One pass of the hot loop, in one frame (as SimpleFold.fed), with keys and counted runs.
+    def fed(self, entries: Iterable[Entry],  # noqa: PLR0912, PLR0915
+            emitted: Collection[str]) -> tuple[GeneralFold, list[Instance]]:
         (scan, close_bits, reopen_bits, start_bits, cancel_bits, met_bits, met_any, met_same, reset_bits,
          count, key, after, origin, any_time) = self.p
         case_bits = close_bits | reopen_bits
@@ -281,7 +287,7 @@ class GeneralFold(Fold):
                         base = fields.get(origin) if origin else e[0]
                         if base is not None:          # a repeat: the deadline moves
                             moved = Instance(old.anchor, e, base, base + after, old.end_kind, old.end,
-                                             old.schedule + ((e[0], base + after),))
+                                             (*old.schedule, (e[0], base + after)))
                             if not own_keyed:
                                 keyed, own_keyed = dict(keyed), True
                             keyed[value] = touched[value] = moved
@@ -300,7 +306,7 @@ class GeneralFold(Fold):
                             if hit is not None:
                                 inst = inst.ended(MET, hit)
                             else:
-                                awaiting = awaiting + [inst]
+                                awaiting = [*awaiting, inst]
                     if inst is not None:
                         touched[anchor] = inst
                         if key is not None:
@@ -320,8 +326,9 @@ class GeneralFold(Fold):
                      if i.end is None or i.end[0] > i.deadline or i.anchor in emitted]
 
 
-def _met_same(awaiting: list, e: Entry, m: int, met_same: tuple[tuple[int, str], ...],
-              found: list, emitted: Collection[str]) -> list:
+def _met_same(awaiting: list[Instance], e: Entry, m: int,  # noqa: PLR0917  hot path
+              met_same: tuple[tuple[int, str], ...], found: list[Instance],
+              emitted: Collection[str]) -> list[Instance]:
     fields = e[3] or {}
     t = e[0]
     for bits, name in met_same:
@@ -338,7 +345,11 @@ def _met_same(awaiting: list, e: Entry, m: int, met_same: tuple[tuple[int, str],
     return awaiting
 
 
-def _earlier(earlier_met: Entry | None, earlier_same: dict, met_same: tuple[tuple[int, str], ...],
+Earlier = dict[tuple[str, object], Entry]
+"""met_any_time: the first met event per (`same` field, value)."""
+
+
+def _earlier(earlier_met: Entry | None, earlier_same: Earlier, met_same: tuple[tuple[int, str], ...],
              start: Entry) -> Entry | None:
     found = earlier_met
     fields = start[3] or {}
@@ -349,8 +360,8 @@ def _earlier(earlier_met: Entry | None, earlier_same: dict, met_same: tuple[tupl
     return found
 
 
-def _remember(earlier_met: Entry | None, earlier_same: dict, e: Entry, m: int, met_any: int,
-              met_same: tuple[tuple[int, str], ...]) -> tuple[Entry | None, dict]:
+def _remember(earlier_met: Entry | None, earlier_same: Earlier, e: Entry, m: int,  # noqa: PLR0917  hot path
+              met_any: int, met_same: tuple[tuple[int, str], ...]) -> tuple[Entry | None, Earlier]:
     """The first met event seen (met_any_time), overall and per `same` value; a new dict
     when it changes, never the one given."""
     for bits, name in met_same:

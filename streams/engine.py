@@ -26,13 +26,13 @@ from typing import Any
 
 from ucwatch.core.errors import ContractError
 from ucwatch.streams.compiled import CompiledPolicy, CompiledRule
-from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, new_fold, start_order
+from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, Fold, new_fold, start_order
 from ucwatch.streams.ids import alert_id, notification_id
-from ucwatch.streams.lifecycle import OPEN, OPENED, RETRACTED, advance, reason_text
+from ucwatch.streams.lifecycle import OPEN, OPENED, RETRACTED, Change, advance, reason_text
 from ucwatch.streams.policy import Policy
-from ucwatch.streams.state import ChildState, Entry
+from ucwatch.streams.state import ChildState, Entry, Record
 
-_EMPTY: dict[str, list] = {}
+_EMPTY: dict[str, list[Any]] = {}
 FULL, FEED, WAIT, KEEP = 0, 1, 2, 3
 _LONG_AGO = -(2 ** 62)
 
@@ -91,7 +91,7 @@ def _step(state: ChildState, alerts: list[AlertChange], notifications: list[Noti
 def _made(cls: type, fields: dict[str, Any]) -> Any:
     """An instance of the frozen dataclass `cls` holding `fields` (all of them), made the
     same way as `_step`."""
-    made = _new(cls)
+    made: Any = _new(cls)
     made.__dict__.update(fields)
     return made
 
@@ -136,10 +136,10 @@ class Engine:
         history = state.history
         appended = not history or entry > history[-1]
         if appended:
-            history = history + (entry,)
+            history = (*history, entry)
         else:
             position = bisect(history, entry)
-            history = history[:position] + (entry,) + history[position:]
+            history = (*history[:position], entry, *history[position:])
         sent = state.sent
         if mask & c.notice_bits:
             sent = self._notify_event(state.child_id, event_id, occurred, mask, sent, notes)
@@ -206,10 +206,13 @@ class Engine:
             plan.sort(key=_rule_order)
         return plan
 
-    def _derive(self, state: ChildState, history: tuple[Entry, ...], entry: Entry | None,
-                concerned: tuple[CompiledRule, ...],
+    # The engine's step, in one frame: it runs per event and per rule concerned.
+    def _derive(self, state: ChildState, history: tuple[Entry, ...],  # noqa: PLR0912, PLR0915, PLR0917
+                entry: Entry | None, concerned: tuple[CompiledRule, ...],
                 plan: list[tuple[CompiledRule, int]], now: int, sent: tuple[str, ...],
-                changes: list[AlertChange], notes: list[Notification]) -> tuple[dict, dict, tuple, tuple | None]:
+                changes: list[AlertChange], notes: list[Notification],
+                ) -> tuple[dict[str, dict[str, Record]], dict[str, int], tuple[str, ...],
+                           tuple[Fold | None, ...] | None]:
         """Derive the planned rules, emit what changed; returns the new alerts, wakeups, sent
         and folds of the state."""
         c = self._c
@@ -219,7 +222,7 @@ class Engine:
         wakeups = state.wakeups
         new_wakeups = None
         old_folds = state.folds if self.resume else None
-        folds = list(old_folds) if old_folds is not None else [None] * len(c.rules)
+        folds: list[Fold | None] = list(old_folds) if old_folds is not None else [None] * len(c.rules)
         for r in concerned:      # a rule the new entry concerns keeps a fold only if fed
             folds[r.index] = None
         for r, mode in plan:
@@ -228,16 +231,16 @@ class Engine:
                 continue
             emitted = alerts.get(r.name, _EMPTY)
             if mode == FEED:
-                fold, found = old_folds[r.index].fed((entry,), emitted)  # type: ignore[index,union-attr]
+                fold, found = old_folds[r.index].fed((entry,), emitted)  # type: ignore[index]
             elif mode == WAIT:
                 fold = old_folds[r.index]  # type: ignore[index]
-                found = list(fold.awaiting)  # type: ignore[union-attr]
+                found = list(fold.awaiting)
             else:
                 fold, found = new_fold(r, c.close_bits, c.reopen_bits).fed(history, emitted)
             if len(found) > 1:
                 found.sort(key=start_order)
             folds[r.index] = fold
-            updated: dict[str, list] | None = None
+            updated: dict[str, Record] | None = None
             wake = None
             seen: set[str] | None = set() if emitted and mode == FULL else None
             for inst in found:
@@ -291,8 +294,8 @@ class Engine:
                 tuple(folds) if self.resume else None)
 
     @staticmethod
-    def _emit(child_id: str, r: CompiledRule, anchor: str, record: list | None, deadline: int,
-              start_event_id: str, items: list, changes: list[AlertChange]) -> list:
+    def _emit(child_id: str, r: CompiledRule, anchor: str, record: Record | None,  # noqa: PLR0917  hot path
+              deadline: int, start_event_id: str, items: list[Change], changes: list[AlertChange]) -> Record:
         """AlertChanges of `items`, and the alert's new record. An alert's deadline_ms is that
         of its episode: the deadline it was OPENED for, until it opens again."""
         the_id = record[0] if record is not None else alert_id(child_id, r.name, anchor)
@@ -313,7 +316,8 @@ class Engine:
                 r.rule.contact_status if status_ == OPEN else None]
 
     @staticmethod
-    def _notify_alert(child_id: str, r: CompiledRule, the_id: str, items: list, sent: tuple[str, ...],
+    def _notify_alert(child_id: str, r: CompiledRule, the_id: str, items: list[Change],  # noqa: PLR0917
+                      sent: tuple[str, ...],
                       notes: list[Notification]) -> tuple[str, ...]:
         rule = r.rule
         if not rule.notify:
@@ -325,7 +329,7 @@ class Engine:
                                 sent, notes)
         return sent
 
-    def _notify_event(self, child_id: str, event_id: str, occurred: int, mask: int,
+    def _notify_event(self, child_id: str, event_id: str, occurred: int, mask: int,  # noqa: PLR0917  positional: built in the hot loop
                       sent: tuple[str, ...], notes: list[Notification]) -> tuple[str, ...]:
         for bits, notice in self._c.notices:
             if mask & bits:
@@ -354,8 +358,9 @@ class Engine:
                     changes.append(AlertChange(rec[0], state.child_id, rule, RETRACTED, RETRACTED, rec[2],
                                                rec[4], now, f"rule {rule} is no longer in the policy",
                                                rec[5], "", sequence))
-                    rec = [rec[0], RETRACTED, rec[2], sequence, rec[4], rec[5], None]
-                kept[anchor] = rec
+                    kept[anchor] = [rec[0], RETRACTED, rec[2], sequence, rec[4], rec[5], None]
+                else:
+                    kept[anchor] = rec
             alerts[rule] = kept
         # every rule is due at once, so the step that rematched derives them all again
         due = {r.name: _LONG_AGO for r in c.rules}
@@ -375,12 +380,12 @@ def _check_times(event: Mapping[str, Any], event_type: str, occurred: Any, field
                                                  f"{type(value).__name__}", field=name, event_type=event_type)
 
 
-def _notify_once(child_id: str, kind: str, recipients: Any, fact_id: str, at_ms: int, reason: str,
+def _notify_once(child_id: str, kind: str, recipients: Any, fact_id: str, at_ms: int, reason: str,  # noqa: PLR0917  positional: built in the hot loop
                  sent: tuple[str, ...], notes: list[Notification]) -> tuple[str, ...]:
     """Appends a notification per recipient not yet told of this fact; returns the new `sent`."""
     for recipient in recipients:
         nid = notification_id(child_id, kind, recipient, fact_id)
         if nid not in sent:
-            sent = sent + (nid,)
+            sent = (*sent, nid)
             notes.append(Notification(nid, child_id, recipient, kind, fact_id, at_ms, reason))
     return sent

@@ -35,6 +35,8 @@ status as if every event had arrived on time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ucwatch.streams.compiled import CompiledRule
 from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, Instance
 from ucwatch.streams.durations import format_duration, iso
@@ -43,10 +45,11 @@ from ucwatch.streams.policy import SEVERITY_RANK
 OPEN, RESOLVED, RETRACTED, CANCELLED = "OPEN", "RESOLVED", "RETRACTED", "CANCELLED"
 OPENED, ESCALATED = "OPENED", "ESCALATED"
 
-Change = tuple  # (change, status, severity, fired_at_ms, reason: str or a spec for `reason_text`)
+Change = tuple[str, str, str, int, Any]
+"""(change, status, severity, fired_at_ms, reason: a str, or a spec tuple for `reason_text`)"""
 
 
-def reason_text(reason: str | tuple, r: CompiledRule) -> str:
+def reason_text(reason: str | tuple[Any, ...], r: CompiledRule) -> str:
     """The text of a change's reason. Timelines are derived far more often than emitted, so
     the texts that need formatting are only made for the changes that are emitted."""
     if isinstance(reason, str):
@@ -74,15 +77,16 @@ def timeline(inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], i
         severity = level
         out.append((ESCALATED, OPEN, level, at, (ESCALATED, level, after)))
     if end is not None:
+        ended_at = end[0]
         if inst.end_kind == MET:
-            out.append((RESOLVED, RESOLVED, severity, end_at, (RESOLVED, end[2], end_at - deadline)))
+            out.append((RESOLVED, RESOLVED, severity, ended_at, (RESOLVED, end[2], ended_at - deadline)))
         else:
-            out.append((CANCELLED, CANCELLED, severity, end_at, f"case closed ({end[2]})"))
+            out.append((CANCELLED, CANCELLED, severity, ended_at, f"case closed ({end[2]})"))
     return out, wake
 
 
-def advance(record: list | None, inst: Instance | None, kind: int | None, r: CompiledRule,
-            now: int) -> tuple[list[Change], int | None]:
+def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  # noqa: PLR0911  a return per case
+            r: CompiledRule, now: int) -> tuple[list[Change], int | None]:
     status = record[1] if record is not None else None
     if status is None or status == RETRACTED:                       # cases 1, 2, 7
         if kind == DUE:
@@ -93,7 +97,8 @@ def advance(record: list | None, inst: Instance | None, kind: int | None, r: Com
         return [(RETRACTED, RETRACTED, severity, now,
                  "no longer applies: events that arrived later changed the history")], None
     if kind == DUE and status == OPEN and inst.end is None:         # case 3, the usual one
-        rank, items = SEVERITY_RANK[severity], []
+        rank = SEVERITY_RANK[severity]
+        items: list[Change] = []
         for after, level in r.escalations:
             if SEVERITY_RANK[level] > rank:
                 at = inst.base + after
@@ -102,8 +107,8 @@ def advance(record: list | None, inst: Instance | None, kind: int | None, r: Com
                 items.append((ESCALATED, OPEN, level, at, (ESCALATED, level, after)))
         return items, None
     wake = inst.deadline if kind == PENDING else None
-    if kind == NONE_MET or kind == NONE_CANCELLED or (kind == PENDING and status == OPEN):  # cases 4, 5
-        return _withdrawn(record, inst, kind, severity, now, status), wake  # type: ignore[arg-type]
+    if kind in (NONE_MET, NONE_CANCELLED) or (kind == PENDING and status == OPEN):  # cases 4, 5
+        return _withdrawn(record, inst, kind, severity, now=now, status=status), wake  # type: ignore[arg-type]
     if kind == DUE:
         items, wake = timeline(inst, r, now)
         if status == OPEN:                                           # case 3
@@ -117,7 +122,8 @@ def advance(record: list | None, inst: Instance | None, kind: int | None, r: Com
     return [], wake
 
 
-def _withdrawn(record: list, inst: Instance, kind: int, severity: str, now: int, status: str) -> list[Change]:
+def _withdrawn(record: list[Any], inst: Instance, kind: int, severity: str, *, now: int,
+               status: str) -> list[Change]:
     """An emitted alert that the history no longer holds due at the deadline it was raised
     for (record[4]): its follow-up or a closure came in time for the present deadline, or
     the deadline moved (a repeat start). A false alarm if any of those occurred on or

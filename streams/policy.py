@@ -154,7 +154,7 @@ class Policy:
 @lru_cache(maxsize=16)
 def _fingerprint(policy: Policy) -> str:
     body = {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy) if f.compare}
-    text = json.dumps(body, default=lambda o: dataclasses.asdict(o), sort_keys=True)
+    text = json.dumps(body, default=dataclasses.asdict, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

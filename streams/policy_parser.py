@@ -194,9 +194,9 @@ class _Parser:
     def escalations(self, value: Any, severity: str, deadline_ms: int) -> tuple[Escalation, ...]:
         out = []
         previous_after, previous_severity = deadline_ms, severity
-        for i, item in enumerate(self.array(value, "escalate")):
+        for i, raw in enumerate(self.array(value, "escalate")):
             where = f"escalate[{i}]"
-            item = self.table(item, where)
+            item = self.table(raw, where)
             self.keys(item, {"after", "severity"}, where, required={"after", "severity"})
             after = self.duration(item["after"], f"{where}.after")
             level = self.severity(item["severity"], f"{where}.severity")
@@ -221,7 +221,7 @@ class _Parser:
                     raise self.fail(f"{item_where}.set", "a set cannot be used here")
                 self.keys(item, {"set"}, item_where)
                 name = item["set"]
-                if name not in self.sets:
+                if not isinstance(name, str) or name not in self.sets:
                     raise self.fail(f"{item_where}.set", f"unknown set {name!r}; defined: "
                                                          f"{', '.join(sorted(self.sets)) or 'none'}")
                 out.extend(self.sets[name])
@@ -325,7 +325,7 @@ class _Parser:
     def severity(self, value: Any, where: str) -> str:
         if value not in SEVERITIES:
             raise self.fail(where, f"unknown severity {value!r}; expected one of {', '.join(SEVERITIES)}")
-        return value
+        return str(value)
 
     def recipients(self, value: Any, where: str, allow_empty: bool = False) -> tuple[str, ...]:
         items = self.array(value, where)
@@ -382,7 +382,7 @@ class _Parser:
     def _field_types(fields: list[dict[str, Any]]) -> dict[str, _FieldType]:
         named: dict[str, _FieldType] = {}
 
-        def resolve(avro: Any, nullable: bool = False) -> _FieldType:
+        def resolve(avro: Any, nullable: bool = False) -> _FieldType:  # noqa: PLR0911  a return per Avro form
             if isinstance(avro, list):
                 branches = [b for b in avro if b != "null"]
                 if len(branches) != 1:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-Entry = tuple   # (occurred_at_ms, event_id, event_type, fields | None, mask)
-Record = list   # [alert_id, status, severity, sequence, deadline_ms, start_event_id, contact_status]
+Entry = tuple[int, str, str, "dict[str, Any] | None", int]
+"""(occurred_at_ms, event_id, event_type, kept fields or None, matcher mask)"""
+Record = list[Any]
+"""[alert_id, status, severity, sequence, deadline_ms, start_event_id, contact_status]"""
 
 FORMAT = 1
 
@@ -50,11 +52,11 @@ class ChildState:
         "wakeups",
     )
 
-    def __init__(self, child_id: str, policy: str = "", now_ms: int | None = None,
+    def __init__(self, child_id: str, policy: str = "", now_ms: int | None = None,  # noqa: PLR0917  positional: built in the hot loop
                  history: tuple[Entry, ...] = (), alerts: dict[str, dict[str, Record]] | None = None,
                  wakeups: dict[str, int] | None = None, sent: tuple[str, ...] = (),
                  last_contact_ms: int | None = None, ids: frozenset[str] | None = None,
-                 folds: tuple | None = None) -> None:
+                 folds: tuple[Any, ...] | None = None) -> None:
         self.child_id = child_id
         self.policy = policy
         self.now_ms = now_ms
@@ -131,9 +133,9 @@ class ChildState:
         custody, court = "UNKNOWN", "NO_NTA"
         pending: dict[str, int] = {}      # hearing_id -> hearing_at, no outcome yet
         announced: int | None = None       # next_hearing_at of the last HearingAttended
-        for _, _, event_type, fields, _ in self.history:
+        for _, _, event_type, kept, _ in self.history:
             custody = CUSTODY.get(event_type, custody)
-            fields = fields or {}
+            fields = kept or {}
             if event_type == "HearingScheduled":
                 announced = None
                 if fields.get("hearing_id") is not None and fields.get("hearing_at") is not None:

@@ -9,7 +9,11 @@ log, and the processor decides from the log alone.
 
 from __future__ import annotations
 
-from confluent_kafka import Producer
+import logging
+import threading
+import time
+
+from confluent_kafka import KafkaError, Message, Producer
 
 from ucwatch.core.errors import DeliveryError
 from ucwatch.core.kafka_admin import client_config
@@ -19,13 +23,15 @@ from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Encoder
 from ucwatch.streams.records import OutputSchemas, tick_record
 
+log = logging.getLogger(__name__)
+
 
 class Ticker:
     def __init__(self, settings: Settings, issued_by: str) -> None:
         catalog = default_catalog()
         self._topic = settings.topics.lifecycle.name
         self._schema = OutputSchemas(catalog).tick
-        self._registry = registry_for(settings.schema_registry.url, catalog)
+        self._registry = registry_for(settings.schema_registry, catalog)
         self._encoder = Encoder(self._registry, self._topic)
         self._producer = Producer({**client_config(settings), "enable.idempotence": True, "acks": "all",
                                    "linger.ms": 5})
@@ -44,7 +50,7 @@ class Ticker:
         """Writes one tick to every partition and waits for Kafka; returns how many."""
         failures: list[str] = []
 
-        def on_delivery(error, message) -> None:
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is not None:
                 failures.append(error.str())
 
@@ -61,3 +67,17 @@ class Ticker:
         close = getattr(self._registry, "close", None)
         if close is not None:
             close()
+
+
+def tick_live(settings: Settings, every_s: float, stop: threading.Event) -> None:
+    """Writes a wall-clock tick to every partition every `every_s` seconds until `stop` is set
+    (the live ticker of `ucwatch run`); a failed tick is logged and retried at the next one."""
+    ticker = Ticker(settings, issued_by="ticker")
+    try:
+        while not stop.wait(every_s):
+            try:
+                ticker.tick(int(time.time() * 1000))
+            except Exception as exc:  # the next tick carries the clock as far; nothing is lost
+                log.warning("writing a clock tick failed (%s); retrying in %.0f s", exc, every_s)
+    finally:
+        ticker.close()

@@ -36,7 +36,7 @@ def _at(hours: float) -> str:
 
 def _tick(settings: Settings, at: str) -> None:
     result = subprocess.run([sys.executable, "-m", "ucwatch.app.cli", "tick", "--at", at], env=settings_env(settings),
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
 
 
@@ -93,7 +93,7 @@ def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Pat
 
     view = subprocess.run([sys.executable, "-m", "ucwatch.app.cli", "child", "SYN-CH-000000002"],
                           env=settings_env(settings) | {"UCWATCH_ACTOR": "analyst-7"},
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert view.returncode == 0, view.stderr
     shown = json.loads(view.stdout)
     assert [a["rule"] for a in shown["open_alerts"]] == ["TRANSFER_OVERDUE"]

@@ -61,22 +61,7 @@ def test_same_log_same_alerts_live_fast_and_killed(settings: Settings, tmp_path:
     batches = [events[i * len(events) // 4:(i + 1) * len(events) // 4] for i in range(4)]
 
     # 1. live: the worker runs while batches arrive, with ticks written between them
-    live = start_worker(settings, tmp_path)
-    ticker = Ticker(settings, issued_by="test")
-    try:
-        with EventProducer(settings) as producer:
-            for batch in batches:
-                for event in batch:
-                    producer.publish(event)
-                producer.flush()
-                latest = max(int(datetime.fromisoformat(e["recorded_at"]).timestamp() * 1000) for e in batch)
-                ticker.tick(latest + 3_600_000)
-                time.sleep(1.0)
-        ticker.tick(AS_OF_MS)
-        wait_until_processed(settings, live)
-    finally:
-        ticker.close()
-        stop_worker(live)
+    _run_live(settings, tmp_path, batches)
     live_alerts = alert_records(settings)
     assert len(live_alerts) > 100, "the history should raise a fair number of alerts"
 
@@ -93,26 +78,51 @@ def test_same_log_same_alerts_live_fast_and_killed(settings: Settings, tmp_path:
 
     # 3. killed: SIGKILL while alerts are being written, then a restart (RocksDB store)
     killed_settings = _replay_settings(settings, "rocksdb")
-    ensure_topics(wait_for_kafka(killed_settings), killed_settings)
-    worker = start_worker(killed_settings, tmp_path)
-    try:
-        deadline = time.monotonic() + 180
-        while (seen := _records_on(killed_settings, killed_settings.topics.alerts.name)) < len(live_alerts) // 10:
-            assert time.monotonic() < deadline and worker.poll() is None
-            time.sleep(0.05)
-        stop_worker(worker, kill=True)
-        assert seen < len(live_alerts), "the kill should come before all alerts were written"
-        worker = start_worker(killed_settings, tmp_path)
-        wait_until_processed(killed_settings, worker)
-    finally:
-        stop_worker(worker)
+    seen = _replay_killed(killed_settings, tmp_path, kill_at=len(live_alerts) // 10)
+    assert seen < len(live_alerts), "the kill should come before all alerts were written"
     killed_alerts = alert_records(killed_settings)
     distinct = sorted(set(_canonical(killed_alerts)))
     assert distinct == _canonical(live_alerts), "no alert lost, none different"
-    by_change = {}
+    by_change: dict[tuple[str, int], set[str]] = {}
     for record in killed_alerts:  # a repeat after the crash is the same record, not another change
         by_change.setdefault((record["alert_id"], record["sequence"]), set()).add(json.dumps(record, default=str))
     assert all(len(contents) == 1 for contents in by_change.values())
     print(f"alerts: {len(live_alerts)}; after SIGKILL at {seen}: {len(killed_alerts)} records, "
           f"{len(killed_alerts) - len(distinct)} repeated")
 
+
+def _run_live(settings: Settings, tmp_path: Path, batches: list[list[dict]]) -> None:
+    live = start_worker(settings, tmp_path)
+    ticker = Ticker(settings, issued_by="test")
+    try:
+        with EventProducer(settings) as producer:
+            for batch in batches:
+                for event in batch:
+                    producer.publish(event)
+                producer.flush()
+                latest = max(int(datetime.fromisoformat(e["recorded_at"]).timestamp() * 1000) for e in batch)
+                ticker.tick(latest + 3_600_000)
+                time.sleep(1.0)
+        ticker.tick(AS_OF_MS)
+        wait_until_processed(settings, live)
+    finally:
+        ticker.close()
+        stop_worker(live)
+
+
+def _replay_killed(settings: Settings, tmp_path: Path, kill_at: int) -> int:
+    """A replay SIGKILLed once `kill_at` alerts are on Kafka, then restarted and run to the
+    end; returns how many alerts were on Kafka at the kill."""
+    ensure_topics(wait_for_kafka(settings), settings)
+    worker = start_worker(settings, tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while (seen := _records_on(settings, settings.topics.alerts.name)) < kill_at:
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        stop_worker(worker, kill=True)
+        worker = start_worker(settings, tmp_path)
+        wait_until_processed(settings, worker)
+    finally:
+        stop_worker(worker)
+    return seen

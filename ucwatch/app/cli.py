@@ -19,6 +19,7 @@ from ucwatch.app.failures import classify, report_internal
 from ucwatch.app.parser import JSON, TEXT, build_parser
 from ucwatch.core.errors import UsageError
 from ucwatch.core.exit_codes import ExitCode
+from ucwatch.core.files import private_umask
 from ucwatch.core.settings import Settings, redact_url
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -29,6 +30,7 @@ QUIET_LIBRARIES = ("urllib3", "clickhouse_connect")
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    private_umask()  # stores, state, sockets, logs: private to this user (0700 / 0600)
     _configure_logging(args.verbose)
     settings: Settings | None = None
     try:

@@ -27,6 +27,6 @@ _MEANINGS = {
     ExitCode.UNREACHABLE: "Kafka or ClickHouse unreachable within the retry budget",
     ExitCode.UNDELIVERED: "some records not acknowledged by Kafka; run the same command again",
     ExitCode.INTERNAL: "unexpected internal error (a bug); the traceback is in the log",
-    ExitCode.SUPERVISED_FAILED: "ucwatch run: a supervised process kept failing and was given up",
+    ExitCode.SUPERVISED_FAILED: "ucwatch run: a supervised process failed (restarted, or given up); see the log",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM)",
 }

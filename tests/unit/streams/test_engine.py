@@ -453,7 +453,10 @@ name = "WELFARE_CONCERN_UNVERIFIED"
 severity = "HIGH"
 basis = "local practice"
 start = { event_type = "WelfareConcernReported", where = { severity = { in = ["HIGH", "CRITICAL"] } } }
-met_by = [{ event_type = "LocationVerified" }, { event_type = "PostReleaseContact", where = { contact_type = "HOME_VISIT", reached = true } }]
+met_by = [
+  { event_type = "LocationVerified" },
+  { event_type = "PostReleaseContact", where = { contact_type = "HOME_VISIT", reached = true } },
+]
 deadline = "3d"
 escalate = [{ after = "7d", severity = "CRITICAL" }]
 notify = ["HHS"]

@@ -216,7 +216,7 @@ def test_event_older_than_the_whole_history_still_counts(s: Scenario) -> None:
 @pytest.mark.parametrize("s", SCENARIOS, ids=ids(SCENARIOS))
 def test_case_closed_before_the_deadline_never_opens(s: Scenario) -> None:
     child = Child()
-    context, start, met = s.events(None)
+    context, start, _ = s.events(None)
     closed_at = T0 - HOUR if s.immediate else T0 + s.deadline // 2
     closure = event("CaseClosed", closed_at)
     child.feed(*context)

@@ -107,7 +107,7 @@ def test_no_import_cycles() -> None:
         stack.append(node)
         for target in sorted(edges.get(node, ())):
             if state.get(target) == 1:
-                cycles.append(stack[stack.index(target):] + [target])
+                cycles.append([*stack[stack.index(target):], target])
             elif target not in state:
                 visit(target)
         stack.pop()

@@ -1,9 +1,9 @@
-"""The analysts' query service, in one import: the loopback server of the process holding the
-embedded store, the client that asks it, the endpoint file between them, and the guard
+"""The analysts' query service, in one import: the Unix-socket server of the process holding
+the embedded store, the client that asks it, the socket between them, and the guard
 every analyst query goes through.
 
 - analysts/guard.py: `execute`, `FORMATS`, `QueryRefused`;
-- analysts/endpoint.py: `Endpoint`, `endpoint_path`, `read_endpoint`;
+- analysts/endpoint.py: `Endpoint`, `endpoint_path`, `read_endpoint` (the socket);
 - analysts/query_server.py: `QueryService`;
 - analysts/query_client.py: `ask`, `ServiceUnreachable`.
 """

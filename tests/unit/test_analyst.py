@@ -3,8 +3,10 @@
 One migrated store per module, held open by a writer client the way `ucwatch sink` holds
 it. Queries reach it three ways: an analyst connection as such (what the engine enforces
 by itself), `run_sql` opening the store directly (no service), and `run_sql` through the
-query service. No Kafka: the audit writer is a function that records the entries, except
-in the test of the default (Kafka) writer, which points at a closed port.
+query service. No Kafka: the audit writers (of `run_sql` for a direct query, of the
+service for a served one) record the entries, except in the test of the default (Kafka)
+writer, which points at a closed port. tests/unit/analysts/ has the allow-list, the
+limits, the service's audit and its cancelling.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import io
 import json
 import os
 import socket
-import stat
 import subprocess
 import sys
 import threading
@@ -24,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from ucwatch.analysts import sql as analyst
+from ucwatch.analysts.query_client import ask
 from ucwatch.analysts.query_service import QueryService, endpoint_path, read_endpoint
 from ucwatch.analysts.sql import run_sql
 from ucwatch.core.errors import DeliveryError
@@ -60,6 +61,8 @@ WRITES = {
 class Store:
     settings: Settings
     writer: Client
+    served: list[dict[str, Any]] = field(default_factory=list)
+    """The audit entries the query services of these tests wrote."""
 
     def snapshot(self) -> tuple[Any, ...]:
         tables = self.writer.query("SELECT name FROM system.tables WHERE database = 'ucwatch' ORDER BY name")
@@ -90,20 +93,30 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         writer.close()
 
 
+def serving(store: Store) -> QueryService:
+    return QueryService(store.settings, audit=store.served.append)
+
+
 @pytest.fixture
 def service(store: Store) -> Iterator[QueryService]:
-    with QueryService(store.settings) as running:
+    with serving(store) as running:
         yield running
 
 
 def sql(settings: Settings, query: str, fmt: str = "table") -> Result:
     out, err, audited = io.StringIO(), io.StringIO(), []
 
-    def audit(settings: Settings, action: str, child_id: str | None, **details: Any) -> None:
-        audited.append({"action": action, "child_id": child_id, **details})
+    def audit(settings: Settings, entry: dict[str, Any]) -> None:
+        audited.append(entry)
 
     code = run_sql(settings, query, fmt, audit=audit, out=out, err=err)
     return Result(code, out.getvalue(), err.getvalue(), audited)
+
+
+def audited_queries(store: Store, result: Result) -> list[str]:
+    """The queries audited for `result`: by `run_sql` (direct) or by the service (served)."""
+    entries, store.served[:] = result.audited + store.served, []
+    return [entry["query"] for entry in entries if entry["action"] == "sql"]
 
 
 def run_routes(store: Store, route: str, query: str, fmt: str = "table") -> Result:
@@ -118,7 +131,7 @@ ROUTES = ["direct", "service"]
 @pytest.fixture(params=ROUTES)
 def route(request: pytest.FixtureRequest, store: Store) -> Iterator[str]:
     if request.param == "service":
-        with QueryService(store.settings):
+        with serving(store):
             yield "service"
     else:
         yield "direct"
@@ -141,13 +154,15 @@ def test_the_engine_refuses_writes_on_an_analyst_connection(store: Store, statem
 
 
 @pytest.mark.parametrize("statement", WRITES.values(), ids=WRITES.keys())
-def test_sql_refuses_writes_with_clickhouses_readonly_error(store: Store, route: str, statement: str) -> None:
+def test_sql_refuses_writes_before_they_reach_the_engine(store: Store, route: str, statement: str) -> None:
+    """The allow-list refuses them (the engine's read-only mode, above, is the second wall)."""
+    store.served.clear()
     before = store.snapshot()
     result = run_routes(store, route, statement)
     assert result.code == 1 and result.out == ""
-    assert "Code: 164" in result.err and "(READONLY)" in result.err and "Traceback" not in result.err
+    assert "refused" in result.err and "not run" in result.err and "Traceback" not in result.err
     assert store.snapshot() == before
-    assert result.audited == [{"action": "sql", "child_id": None, "query": statement}]
+    assert audited_queries(store, result) == [statement]
 
 
 @pytest.mark.parametrize("statement, reason", [
@@ -176,8 +191,8 @@ def test_sql_refuses_several_statements_in_one_query(store: Store, route: str) -
     assert store.snapshot() == before
 
 
-def test_a_session_change_does_not_carry_over_to_the_next_query(store: Store, service: QueryService) -> None:
-    assert sql(store.settings, "USE system").code == 0
+def test_a_session_change_is_refused_and_does_not_carry_over(store: Store, service: QueryService) -> None:
+    assert sql(store.settings, "USE system").code == 1
     assert sql(store.settings, "SELECT currentDatabase() AS db", "csv").out == '"db"\n"ucwatch"\n'
 
 
@@ -198,90 +213,54 @@ def test_unknown_table_gives_clickhouses_message(store: Store, route: str) -> No
 
 def test_service_answers_a_failure_of_its_own_without_a_traceback(
         store: Store, service: QueryService, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(query: str, fmt: str) -> bytes:
+    def broken(query: str, fmt: str, peer: object, gone: object) -> bytes:
         raise RuntimeError("internal detail")
     monkeypatch.setattr(service, "run", broken)
-    response = post(service, {"query": "SELECT 1", "format": "csv"}, token=service.endpoint.token)
-    assert response.status_code == 500
-    assert "RuntimeError" in response.json()["error"]
-    assert "internal detail" not in response.text and "Traceback" not in response.text
     result = sql(store.settings, "SELECT 1")
-    assert result.code == 3 and "500" in result.err
+    assert result.code == 3 and "500" in result.err and "RuntimeError" in result.err
+    assert "internal detail" not in result.err and "Traceback" not in result.err
 
 
 # --- (c) the service while this process holds the store -----------------------------------
 
-def post(service: QueryService, body: Any, *, token: str | None, method: str = "POST") -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    with httpx.Client(trust_env=False, timeout=30) as http:
-        return http.request(method, service.endpoint.url, json=body, headers=headers)
-
-
 def test_service_answers_while_the_store_is_held(store: Store, service: QueryService) -> None:
     served = service.served
-    audited_before: list[int] = []
-
-    def audit(settings: Settings, action: str, child_id: str | None, **details: Any) -> None:
-        audited_before.append(service.served)  # the entry is written before the query runs
-
+    store.served.clear()
     out = io.StringIO()
-    assert run_sql(store.settings, SELECT_IDS, "csv", audit=audit, out=out) == 0
+    assert run_sql(store.settings, SELECT_IDS, "csv", audit=lambda *a: pytest.fail("audited by the client"),
+                   out=out) == 0
     assert list(csv.reader(io.StringIO(out.getvalue()))) == [["event_id", "child_id"], *map(list, EXPECTED_IDS)]
-    assert service.served == served + 1 and audited_before == [served]
+    assert service.served == served + 1
+    assert [entry["query"] for entry in store.served] == [SELECT_IDS]  # written by the service
 
 
-def test_service_requires_the_token(service: QueryService) -> None:
-    body = {"query": "SELECT count() AS n FROM events", "format": "json"}
-    assert post(service, body, token=None).status_code == 401
-    assert post(service, body, token="not-the-token").status_code == 401
-    answered = post(service, body, token=service.endpoint.token)
+def test_service_answers_malformed_requests(service: QueryService) -> None:
+    import httpx
+    with httpx.Client(transport=httpx.HTTPTransport(uds=service.endpoint.socket), trust_env=False) as http:
+        assert http.get(service.endpoint.url).status_code == 405
+        assert http.post(service.endpoint.url, json={"query": 1}).status_code == 400
+        assert http.post(service.endpoint.url, json={"query": "SELECT 1", "format": "Native"}).status_code == 400
+        answered = http.post(service.endpoint.url, json={"query": "SELECT count() AS n FROM events",
+                                                         "format": "json"})
     assert answered.status_code == 200 and json.loads(answered.text) == {"n": 3}
-    assert post(service, body, token=service.endpoint.token, method="GET").status_code == 405
-    assert post(service, {"query": 1}, token=service.endpoint.token).status_code == 400
-    assert post(service, {"query": "SELECT 1", "format": "Native"}, token=service.endpoint.token).status_code == 400
 
 
-def test_endpoint_file_is_private_beside_the_store_and_removed_on_stop(store: Store) -> None:
+def test_a_stale_socket_is_not_used(store: Store) -> None:
+    """A sink killed with -9 leaves its socket: nothing listens; the query runs directly."""
     path = endpoint_path(store.settings)
-    store_dir = store.settings.data_dir.resolve() / "clickhouse"
-    assert path == store_dir.with_name("clickhouse.query.json")
-    with QueryService(store.settings) as service:
-        info = path.stat()
-        assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.getuid()
-        data = json.loads(path.read_text())
-        assert data["pid"] == os.getpid() and data["port"] == service.port
-        assert data["token"] == service.endpoint.token and len(data["token"]) >= 32
-        assert read_endpoint(store.settings) == service.endpoint
-        assert not list(store_dir.glob("*.query.json"))
-    assert not path.exists() and read_endpoint(store.settings) is None
-    # Stopped: the same process still answers, opening the store directly.
-    assert sql(store.settings, "SELECT count() AS n FROM events", "csv").out == '"n"\n3\n'
-
-
-def test_a_stale_endpoint_is_not_used(store: Store) -> None:
-    path = endpoint_path(store.settings)
-    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                            capture_output=True, text=True, check=True)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()
     try:
-        for pid in (int(exited.stdout), os.getpid()):  # gone, or alive but not serving
-            write_endpoint(path, {"port": closed_port, "pid": pid, "token": "t", "store": "x"})
-            result = sql(store.settings, "SELECT count() AS n FROM events", "csv")
-            assert (result.code, result.out) == (0, '"n"\n3\n')
-        path.chmod(0o644)
-        result = sql(store.settings, "SELECT 1")
-        assert result.code == 3 and "not private" in result.err
+        assert read_endpoint(store.settings) is not None
+        result = sql(store.settings, "SELECT count() AS n FROM events", "csv")
+        assert (result.code, result.out) == (0, '"n"\n3\n')
+        assert [entry["query"] for entry in result.audited] == ["SELECT count() AS n FROM events"]
+        with serving(store) as service:  # the next service replaces it
+            assert ask(service.endpoint, "SELECT 1 AS x", "csv") == b'"x"\n1\n'
+        assert not path.exists()
     finally:
         path.unlink(missing_ok=True)
-
-
-def write_endpoint(path: Path, data: dict[str, Any]) -> None:
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
 
 
 def test_service_answers_concurrent_queries(store: Store, service: QueryService) -> None:
@@ -299,7 +278,7 @@ def test_a_second_service_in_another_process_would_be_refused(store: Store) -> N
     """Start() opens the store first: StoreInUse when another process holds it."""
     code = ("import sys\nfrom pathlib import Path\nfrom ucwatch.sinks.errors import StoreInUse\n"
             "from ucwatch.analysts.query_service import QueryService\nfrom ucwatch.core.settings import Settings\n"
-            "try:\n    QueryService(Settings(data_dir=Path(sys.argv[1]))).start()\n"
+            "try:\n    QueryService(Settings(data_dir=Path(sys.argv[1])), audit=print).start()\n"
             "except StoreInUse as exc:\n    print(exc)\n    sys.exit(3)\n")
     child = run_child(code, store.settings.data_dir)
     assert child.returncode == 3 and "open in another process" in child.stdout
@@ -315,8 +294,8 @@ from ucwatch.analysts.sql import run_sql
 from ucwatch.core.settings import Settings
 entries = []
 code = run_sql(Settings(data_dir=Path(sys.argv[1])), sys.argv[2], sys.argv[3],
-               audit=lambda settings, action, child_id, **details: entries.append((action, details)))
-assert entries == [("sql", {"query": sys.argv[2]})], entries
+               audit=lambda settings, entry: entries.append(entry))
+print(f"audited by the client: {len(entries)}", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -329,13 +308,23 @@ def run_child(code: str, *args: Any) -> subprocess.CompletedProcess[str]:
 
 def test_another_process_queries_through_the_service(store: Store, service: QueryService) -> None:
     served = service.served
+    store.served.clear()
     child = run_child(CHILD_SQL, store.settings.data_dir, SELECT_IDS, "json")
     assert child.returncode == 0, child.stderr
+    assert "audited by the client: 0" in child.stderr
+    assert [(entry["query"], entry["pid"]) for entry in store.served][:1] == [(SELECT_IDS, entry_pid(store))]
     assert [json.loads(line) for line in child.stdout.splitlines()] == [
         {"event_id": e, "child_id": c} for e, c in EXPECTED_IDS]
     assert service.served == served + 1
     refused = run_child(CHILD_SQL, store.settings.data_dir, WRITES["drop"], "table")
-    assert refused.returncode == 1 and "(READONLY)" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 1 and "refused" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def entry_pid(store: Store) -> int:
+    """The pid the service recorded (the child's, from the kernel: not this process)."""
+    pid = int(store.served[0]["pid"])
+    assert pid != os.getpid()
+    return pid
 
 
 def test_another_process_without_a_service_is_told_the_store_is_in_use(store: Store) -> None:
@@ -387,9 +376,9 @@ def test_output_goes_to_stdout_as_bytes(store: Store, capsys: pytest.CaptureFixt
 
 def test_nothing_runs_when_the_audit_cannot_be_written(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
-    monkeypatch.setattr(analyst, "query_output", lambda settings, query, fmt: ran.append(query) or b"x")
+    monkeypatch.setattr(analyst, "execute", lambda client, query, fmt, **kw: ran.append(query) or b"x")
 
-    def failing(settings: Settings, action: str, child_id: str | None, **details: Any) -> None:
+    def failing(settings: Settings, entry: dict[str, Any]) -> None:
         raise DeliveryError(1, "broker down")
 
     out, err = io.StringIO(), io.StringIO()
@@ -399,11 +388,21 @@ def test_nothing_runs_when_the_audit_cannot_be_written(store: Store, monkeypatch
 
 def test_the_default_audit_is_kafka_and_refuses_without_it(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
-    monkeypatch.setattr(analyst, "query_output", lambda settings, query, fmt: ran.append(query) or b"x")
+    monkeypatch.setattr(analyst, "execute", lambda client, query, fmt, **kw: ran.append(query) or b"x")
     out, err = io.StringIO(), io.StringIO()
     assert run_sql(store.settings, SELECT_IDS, out=out, err=err) == 3  # Kafka at 127.0.0.1:9, 0.5 s
     assert ran == [] and out.getvalue() == ""
     assert "could not be audit-logged" in err.getvalue() and "127.0.0.1:9" in err.getvalue()
+
+
+def test_a_direct_query_names_the_os_user_not_ucwatch_actor(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pwd
+    monkeypatch.setenv("UCWATCH_ACTOR", "somebody-else")
+    monkeypatch.setenv("USER", "somebody-else")
+    entry = sql(store.settings, "SELECT 1").audited[0]
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert (entry["actor"], entry["os_user"], entry["uid"], entry["via"]) == (me, me, os.getuid(), "direct")
+    assert entry["claimed_actor"] == "somebody-else"
 
 
 def test_an_unknown_format_is_refused_before_the_audit(store: Store) -> None:
@@ -416,3 +415,15 @@ def test_no_store_is_created_by_a_query(tmp_path: Path) -> None:
     assert result.code == 3 and "no embedded ClickHouse store" in result.err
     assert not (tmp_path / "nothing").exists()
 
+
+
+def test_an_unreachable_server_is_named_without_secrets_or_the_http_librarys_text() -> None:
+    from ucwatch.core.settings import ClickHouseSettings
+    from ucwatch.sinks.clickhouse import redact
+    from ucwatch.sinks.errors import ClickHouseUnavailable
+    settings = Settings(clickhouse=ClickHouseSettings(dsn="http://bob:sekrit@127.0.0.1:9/"))
+    with pytest.raises(ClickHouseUnavailable) as unreachable:
+        connect(settings, "analyst")
+    assert str(unreachable.value) == "ClickHouse at http://bob:****@127.0.0.1:9/ cannot be reached " \
+                                     "([Errno 111] Connection refused)"
+    assert redact("http://bob@h:8123/?password=sekrit&database=x") == "http://bob@h:8123/?password=****&database=x"

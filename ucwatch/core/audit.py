@@ -51,7 +51,13 @@ def audit_entry(action: str, child_id: str | None, *, environ: Mapping[str, str]
 def record_access(settings: Settings, action: str, child_id: str | None, **details: Any) -> None:
     """Writes the entry and waits for the broker's acknowledgement; raises TopicMissing or
     AuditNotWritten (nothing may be shown then)."""
-    entry = audit_entry(action, child_id, **details)
+    write_entry(settings, audit_entry(action, child_id, **details))
+
+
+def write_entry(settings: Settings, entry: dict[str, Any]) -> None:
+    """Writes an entry made by `audit_entry` (with its actor: e.g. the one the query service
+    authenticated) and waits for the broker's acknowledgement; raises as `record_access`."""
+    action, child_id = str(entry["action"]), entry.get("child_id")
     topic = settings.topics.audit.name
     producer = Producer({**client_config(settings), "enable.idempotence": True, "acks": "all"})
     # A missing topic would otherwise wait out the whole flush timeout.

@@ -98,6 +98,16 @@ class ClickHouseSettings:
     """A cluster name: DDL runs ON CLUSTER and tables use Replicated engines; empty: one node."""
     analyst_dsn: str = ""
     """Server only: how analysts connect (a read-only user); empty: `dsn` with readonly=1."""
+    analyst_max_execution_s: int = 60
+    """An analyst's query stops after this many seconds (embedded store, or a server without
+    `analyst_dsn`; with `analyst_dsn` the server's profile sets the limits)."""
+    analyst_max_memory_bytes: int = 2 * 1024**3
+    """...or when it holds this much memory (in the process holding the store: the sink)."""
+    analyst_max_result_rows: int = 1_000_000
+    """...or when its result has more rows than this."""
+    analyst_max_concurrent_queries: int = 4
+    """The query service runs at most this many analysts' queries at once; more are told
+    the service is busy."""
 
 
 @dataclass(frozen=True)

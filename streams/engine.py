@@ -28,7 +28,7 @@ from ucwatch.core.errors import ContractError
 from ucwatch.streams.compiled import CompiledPolicy, CompiledRule
 from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, Fold, new_fold, start_order
 from ucwatch.streams.ids import alert_id, notification_id
-from ucwatch.streams.lifecycle import OPEN, OPENED, RETRACTED, Change, advance, reason_text
+from ucwatch.streams.lifecycle import ENDED, OPEN, OPENED, RETRACTED, Change, advance, fact_time, reason_text
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.state import ChildState, Entry, Record
 
@@ -63,10 +63,14 @@ class Notification:
     notification_id: str
     child_id: str
     recipient: str       # HHS, ICE
-    kind: str            # FAILURE_TO_APPEAR, UNAUTHORIZED_DEPARTURE, NOT_WITH_SPONSOR, ...
-    fact_event_id: str   # the event notified about, or the alert id for an alert
-    occurred_at_ms: int
+    kind: str            # FAILURE_TO_APPEAR, UNAUTHORIZED_DEPARTURE, NOT_WITH_SPONSOR, ..., CORRECTION
+    fact_event_id: str   # the event notified about, or the alert id for an alert (also for a CORRECTION)
+    occurred_at_ms: int  # for a CORRECTION: when the event that showed the false alarm occurred
     reason: str
+    corrects_notification_id: str | None = None   # a CORRECTION: the notice it withdraws
+
+
+CORRECTION = "CORRECTION"
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,7 @@ class Engine:
                     wake = at
                 if items:
                     record = self._emit(child_id, r, anchor, record, inst.deadline, inst.start[1], items, changes)
-                    sent = self._notify_alert(child_id, r, record[0], items, sent, notes)
+                    sent = self._notify_alert(child_id, r, record, items, sent, notes)
                     if updated is None:
                         updated = {}
                     updated[anchor] = record
@@ -278,6 +282,7 @@ class Engine:
                                 updated = {}
                             updated[anchor] = self._emit(child_id, r, anchor, record, record[4], record[5],
                                                          items, changes)
+                            sent = self._notify_alert(child_id, r, updated[anchor], items, sent, notes)
             if updated:
                 if new_alerts is None:
                     new_alerts = dict(alerts)
@@ -311,22 +316,29 @@ class Engine:
                 "severity": severity, "deadline_ms": episode, "fired_at_ms": fired_at,
                 "reason": reason_text(reason, r), "start_event_id": start_event_id, "basis": basis,
                 "sequence": sequence}))
-        _, status_, severity, _, _ = items[-1]
+        _, status_, severity, fired_at, _ = items[-1]
         return [the_id, status_, severity, sequence, episode, start_event_id,
-                r.rule.contact_status if status_ == OPEN else None]
+                r.rule.contact_status if status_ == OPEN else None,
+                fired_at if status_ in ENDED else None]
 
     @staticmethod
-    def _notify_alert(child_id: str, r: CompiledRule, the_id: str, items: list[Change],  # noqa: PLR0917
+    def _notify_alert(child_id: str, r: CompiledRule, record: Record, items: list[Change],  # noqa: PLR0917
                       sent: tuple[str, ...],
                       notes: list[Notification]) -> tuple[str, ...]:
+        """The notices of an alert that opened, and the corrections of those sent for an alert
+        now RETRACTED (a false alarm)."""
         rule = r.rule
         if not rule.notify:
             return sent
-        for change, _, _, fired_at, _ in items:
-            if change != OPENED:
-                continue
-            sent = _notify_once(child_id, rule.notify_kind, rule.notify, the_id, fired_at, rule.reason,
-                                sent, notes)
+        the_id = record[0]
+        sequence = record[3] - len(items)
+        for change, _, _, fired_at, reason in items:
+            sequence += 1
+            if change == OPENED:
+                sent = _notify_once(child_id, rule.notify_kind, rule.notify, the_id, fired_at, rule.reason,
+                                    sent, notes)
+            elif change == RETRACTED:
+                sent = _correct(child_id, r, the_id, sequence, fired_at, reason, sent, notes)
         return sent
 
     def _notify_event(self, child_id: str, event_id: str, occurred: int, mask: int,  # noqa: PLR0917  positional: built in the hot loop
@@ -358,7 +370,7 @@ class Engine:
                     changes.append(AlertChange(rec[0], state.child_id, rule, RETRACTED, RETRACTED, rec[2],
                                                rec[4], now, f"rule {rule} is no longer in the policy",
                                                rec[5], "", sequence))
-                    kept[anchor] = [rec[0], RETRACTED, rec[2], sequence, rec[4], rec[5], None]
+                    kept[anchor] = [rec[0], RETRACTED, rec[2], sequence, rec[4], rec[5], None, None]
                 else:
                     kept[anchor] = rec
             alerts[rule] = kept
@@ -378,6 +390,28 @@ def _check_times(event: Mapping[str, Any], event_type: str, occurred: Any, field
         if value is not None and type(value) is not int:
             raise ContractError("bad_timestamp", f"{name} must be int UTC milliseconds, not "
                                                  f"{type(value).__name__}", field=name, event_type=event_type)
+
+
+def _correct(child_id: str, r: CompiledRule, alert: str, sequence: int, fired_at: int,  # noqa: PLR0917
+             reason: Any, sent: tuple[str, ...], notes: list[Notification]) -> tuple[str, ...]:
+    """A CORRECTION to each recipient that was sent a notice of the alert now retracted, once
+    per retraction: its id is made from the original notice id and the retraction's sequence."""
+    rule = r.rule
+    at = fact_time(reason)
+    why = reason_text(reason, r)
+    for recipient in rule.notify:
+        original = notification_id(child_id, rule.notify_kind, recipient, alert)
+        if original not in sent:
+            continue
+        nid = notification_id(child_id, CORRECTION, recipient, f"{original}|{sequence}")
+        if nid in sent:
+            continue
+        sent = (*sent, nid)
+        notes.append(Notification(
+            nid, child_id, recipient, CORRECTION, alert, at if at is not None else fired_at,
+            f"withdraws notice {original} ({rule.notify_kind}): alert {alert} of {rule.name} was a false "
+            f"alarm: {why}", original))
+    return sent
 
 
 def _notify_once(child_id: str, kind: str, recipients: Any, fact_id: str, at_ms: int, reason: str,  # noqa: PLR0917  positional: built in the hot loop

@@ -27,7 +27,21 @@ become due. The cases are numbered as in docs/detect.md:
  8. RESOLVED and a late closure shows the case closed (after the deadline) before the
     awaited event: CANCELLED at the closure; CANCELLED and a late event shows the
     awaited event came (after the deadline) before the closure: RESOLVED at that event.
-    Otherwise RESOLVED and CANCELLED are final.
+    Otherwise RESOLVED and CANCELLED are final (but see 10).
+ 9. emitted (OPEN, RESOLVED or CANCELLED), still due, and the deadline the history now
+    gives differs from the one the alert was raised for, with no schedule of moves (a
+    late failed call inside a counted run made an earlier call the N-th in a row): the
+    timeline told again from the corrected deadline, OPENED again with the same id and
+    the sequence going on, so the last record carries the deadline and start event the
+    history gives. (A keyed rule's moves are cases 5 and 7.)
+10. RESOLVED or CANCELLED, and a late event shows that it ended earlier, by event time,
+    than the end emitted (or at a lower severity: the end came before an escalation
+    that was emitted): the same end again, at the earlier event and with the severity
+    the alert had then; the reason names the escalation that did not apply. The last
+    record then carries the true end time, which time-to-resolution figures read.
+
+A RETRACTED change of cases 4 and 5 carries, in its reason, the event that showed the
+false alarm and when it occurred; engine.py sends the correction notices from it.
 
 Whatever order the events arrive in, the alerts that are not RETRACTED end in the same
 status as if every event had arrived on time.
@@ -44,6 +58,8 @@ from ucwatch.streams.policy import SEVERITY_RANK
 
 OPEN, RESOLVED, RETRACTED, CANCELLED = "OPEN", "RESOLVED", "RETRACTED", "CANCELLED"
 OPENED, ESCALATED = "OPENED", "ESCALATED"
+REDATED = "REDATED"   # a reason spec only: OPENED again at a corrected deadline (case 9)
+ENDED = frozenset({RESOLVED, CANCELLED})
 
 Change = tuple[str, str, str, int, Any]
 """(change, status, severity, fired_at_ms, reason: a str, or a spec tuple for `reason_text`)"""
@@ -56,7 +72,19 @@ def reason_text(reason: str | tuple[Any, ...], r: CompiledRule) -> str:
         return reason
     if reason[0] == ESCALATED:
         return f"{r.rule.reason}; escalated to {reason[1]} after {format_duration(reason[2])}"
+    if reason[0] == RETRACTED:
+        return f"{reason[1]} (at {iso(reason[2])})"
+    if reason[0] == REDATED:
+        return (f"{r.rule.reason}; dated again from {iso(reason[1])}: events that arrived later "
+                f"made {reason[2]} the start")
     return f"{reason[1]} occurred {format_duration(reason[2])} after the deadline"
+
+
+def fact_time(reason: str | tuple[Any, ...]) -> int | None:
+    """When the event that retracted an alert occurred (None when no single event did)."""
+    if isinstance(reason, tuple) and reason[0] == RETRACTED:
+        return int(reason[2])
+    return None
 
 
 def timeline(inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], int | None]:
@@ -87,15 +115,16 @@ def timeline(inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], i
 
 def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  # noqa: PLR0911  a return per case
             r: CompiledRule, now: int) -> tuple[list[Change], int | None]:
-    status = record[1] if record is not None else None
-    if status is None or status == RETRACTED:                       # cases 1, 2, 7
+    if record is None or record[1] == RETRACTED:                    # cases 1, 2, 7
         if kind == DUE:
             return timeline(inst, r, now)  # type: ignore[arg-type]
         return [], inst.deadline if kind == PENDING else None  # type: ignore[union-attr]
-    severity = record[2]  # type: ignore[index]
+    status, severity = record[1], record[2]
     if inst is None:                                                 # case 6
         return [(RETRACTED, RETRACTED, severity, now,
                  "no longer applies: events that arrived later changed the history")], None
+    if kind == DUE and inst.deadline != record[4] and not inst.schedule:  # case 9
+        return _redated(inst, r, now, record[4])
     if kind == DUE and status == OPEN and inst.end is None:         # case 3, the usual one
         rank = SEVERITY_RANK[severity]
         items: list[Change] = []
@@ -108,18 +137,27 @@ def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  
         return items, None
     wake = inst.deadline if kind == PENDING else None
     if kind in (NONE_MET, NONE_CANCELLED) or (kind == PENDING and status == OPEN):  # cases 4, 5
-        return _withdrawn(record, inst, kind, severity, now=now, status=status), wake  # type: ignore[arg-type]
+        return _withdrawn(record, inst, kind, severity, now=now, status=status), wake
     if kind == DUE:
-        items, wake = timeline(inst, r, now)
-        if status == OPEN:                                           # case 3
-            rank = SEVERITY_RANK[severity]
-            return [c for c in items[1:] if c[0] != ESCALATED or SEVERITY_RANK[c[2]] > rank], wake
-        if items[-1][1] == OPEN:                                     # case 7
-            return items, wake
-        if items[-1][1] != status:                                   # case 8
-            return [items[-1]], None
-        return [], None
+        return _due_again(record, inst, r, now)
     return [], wake
+
+
+def _due_again(record: list[Any], inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], int | None]:
+    """Cases 3 (an open alert that ended after its deadline), 7, 8 and 10."""
+    status, severity = record[1], record[2]
+    items, wake = timeline(inst, r, now)
+    if status == OPEN:                                               # case 3
+        rank = SEVERITY_RANK[severity]
+        items = [c for c in items[1:] if c[0] != ESCALATED or SEVERITY_RANK[c[2]] > rank]
+        if items and items[-1][1] in ENDED:                          # (an escalation may not apply)
+            items[-1:] = _ended_earlier([*record[:7], None], items[-1], r) or items[-1:]
+        return items, wake
+    if items[-1][1] == OPEN:                                         # case 7
+        return items, wake
+    if items[-1][1] != status:                                       # case 8
+        return [items[-1]], None
+    return _ended_earlier(record, items[-1], r), None               # case 10
 
 
 def _withdrawn(record: list[Any], inst: Instance, kind: int, severity: str, *, now: int,
@@ -147,8 +185,30 @@ def _withdrawn(record: list[Any], inst: Instance, kind: int, severity: str, *, n
             facts.append((inst.start[0], RESOLVED, moved))
     for at, _, text in facts:
         if at <= raised_for:
-            return [(RETRACTED, RETRACTED, severity, now, text)]
+            return [(RETRACTED, RETRACTED, severity, now, (RETRACTED, text, at))]
     if status != OPEN:
         return []
     at, change, text = min(facts)
     return [(change, change, severity, at, text)]
+
+
+def _redated(inst: Instance, r: CompiledRule, now: int, raised_for: int) -> tuple[list[Change], int | None]:
+    """Case 9: the whole timeline again from the deadline the history now gives."""
+    items, wake = timeline(inst, r, now)
+    _, status_, severity, at, _ = items[0]
+    items[0] = (OPENED, status_, severity, at, (REDATED, raised_for, f"{inst.start[2]} {inst.start[1]}"))
+    return items, wake
+
+
+def _ended_earlier(record: list[Any], end: Change, r: CompiledRule) -> list[Change]:
+    """Case 10: the end the history gives, if it came before the end emitted (record[7],
+    absent in older states) or before an escalation that was emitted."""
+    change, status_, severity, at, reason = end
+    emitted_end = record[7] if len(record) > 7 else None
+    dropped = SEVERITY_RANK[severity] < SEVERITY_RANK[record[2]]
+    if not dropped and (emitted_end is None or at >= emitted_end):
+        return []
+    text = reason_text(reason, r)
+    if dropped:
+        text = f"{text}, before the escalation to {record[2]}, which did not apply"
+    return [(change, status_, severity, at, text)]

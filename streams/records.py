@@ -38,7 +38,8 @@ def notification_record(notification: Notification) -> dict[str, Any]:
     return {"notification_id": notification.notification_id, "child_id": notification.child_id,
             "recipient": notification.recipient, "kind": notification.kind,
             "fact_id": notification.fact_event_id, "occurred_at": notification.occurred_at_ms,
-            "reason": notification.reason, "synthetic": is_synthetic_token(notification.child_id)}
+            "reason": notification.reason, "corrects_notification_id": notification.corrects_notification_id,
+            "synthetic": is_synthetic_token(notification.child_id)}
 
 
 def state_record(snapshot: dict[str, Any], as_of_ms: int) -> dict[str, Any]:

@@ -6,8 +6,10 @@ the history each time (derive.py), so late and out-of-order events need no speci
     history    every distinct event as (occurred_at, event_id, event_type, kept fields,
                matcher mask), sorted by (occurred_at, event_id): event time, not arrival
     alerts     rule -> anchor -> [alert_id, status, severity, sequence, deadline_ms,
-               start_event_id, contact_status]: the last change emitted per alert; an
-               expectation never emitted has no record
+               start_event_id, contact_status, ended_at_ms]: the last change emitted per
+               alert (ended_at_ms: when a RESOLVED or CANCELLED one ended, by event time;
+               absent in states written before it was kept); an expectation never emitted
+               has no record
     wakeups    rule -> the earliest future instant at which that rule has something due
     sent       ids of the notifications already sent
     now_ms     the latest clock value seen (the clock never goes back for a child)
@@ -24,7 +26,7 @@ from typing import Any
 Entry = tuple[int, str, str, "dict[str, Any] | None", int]
 """(occurred_at_ms, event_id, event_type, kept fields or None, matcher mask)"""
 Record = list[Any]
-"""[alert_id, status, severity, sequence, deadline_ms, start_event_id, contact_status]"""
+"""[alert_id, status, severity, sequence, deadline_ms, start_event_id, contact_status, ended_at_ms]"""
 
 FORMAT = 1
 

@@ -40,9 +40,23 @@ def _tick(settings: Settings, at: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def _assert_corrected(alerts: list[dict], notifications: list[dict]) -> None:
+    """Child 4's WHEREABOUTS_UNKNOWN alert was told to HHS and ICE, then retracted: each is
+    sent one CORRECTION naming its notice, dated when the child was in fact located."""
+    whereabouts = [a for a in alerts if a["rule"] == "WHEREABOUTS_UNKNOWN"]
+    assert [(a["child_id"][-1], a["change"]) for a in whereabouts] == [("4", "OPENED"), ("4", "RETRACTED")]
+    told = {n["recipient"]: n for n in notifications if n["kind"] == "WHEREABOUTS_UNKNOWN"}
+    corrections = [n for n in notifications if n["kind"] == "CORRECTION"]
+    assert sorted(told) == ["HHS", "ICE"]
+    assert sorted((n["recipient"], n["corrects_notification_id"], n["fact_id"]) for n in corrections) == [
+        (r, told[r]["notification_id"], whereabouts[0]["alert_id"]) for r in ("HHS", "ICE")]
+    assert all(n["occurred_at"].isoformat().startswith("2021-02-14T12:00:00") for n in corrections)
+    assert all(n["corrects_notification_id"] is None for n in notifications if n["kind"] != "CORRECTION")
+
+
 def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Path) -> None:
     ensure_topics(wait_for_kafka(settings), settings)
-    late, missing, court = 1, 2, 3
+    late, missing, court, located = 1, 2, 3, 4
     events = [
         # child 1: referral notified late (50 h > 48 h), transferred in time
         sample_event("ChildEncountered", child=late, occurred_at=T0, recorded_at=T0),
@@ -53,6 +67,8 @@ def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Pat
         sample_event("HhsReferralNotified", child=missing, occurred_at=_at(2), recorded_at=_at(2)),
         # child 3: first seen in court, fails to appear: HHS is told at once, and only once
         sample_event("FailureToAppear", child=court, occurred_at=_at(10), recorded_at=_at(10)),
+        # child 4: failed to appear 20 days before T0; the tick finds its whereabouts unknown
+        sample_event("FailureToAppear", child=located, occurred_at=_at(-24 * 20), recorded_at=_at(-24 * 20)),
     ]
     events.append(dict(events[-1]))  # a duplicate delivery of the same event
     with EventProducer(settings) as producer:
@@ -64,6 +80,10 @@ def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Pat
     raw.flush(10)
     del raw
     _tick(settings, _at(24 * 10))
+    # ... and only then learns the child was located 5 days after the hearing: a false alarm
+    contact = sample_event("LocationVerified", child=located, occurred_at=_at(-24 * 15), recorded_at=_at(24 * 10))
+    with EventProducer(settings) as producer:
+        producer.publish(contact)
 
     worker = start_worker(settings, tmp_path)
     try:
@@ -84,7 +104,8 @@ def test_alerts_notifications_and_dead_letters(settings: Settings, tmp_path: Pat
 
     notifications = notification_records(settings)
     fta = [n for n in notifications if n["kind"] == "FAILURE_TO_APPEAR"]
-    assert len(fta) == 1 and fta[0]["recipient"] == "HHS" and fta[0]["child_id"].endswith("3")
+    assert sorted(n["child_id"][-1] for n in fta) == ["3", "4"] and {n["recipient"] for n in fta} == {"HHS"}
+    _assert_corrected(alerts, notifications)
 
     import json
     letters = [json.loads(r.value) for r in read_topic(settings.kafka.bootstrap, settings.topics.deadletter.name)]

@@ -144,10 +144,15 @@ def test_late_failure_inside_a_run_keeps_the_alert_and_moves_it_earlier_without_
     child.feed(event("ReleasedToSponsor", T0))
     first = call(T0 + 30 * DAY)
     child.feed(first, call(T0 + 31 * DAY), call(T0 + 33 * DAY))
-    child.feed(call(T0 + 32 * DAY, recorded_at=T0 + 34 * DAY))
+    late = call(T0 + 32 * DAY, recorded_at=T0 + 34 * DAY)
+    child.feed(late)
     changes = child.changes("LOST_CONTACT")
-    assert [c.change for c in changes] == ["OPENED"]
-    assert changes[0].alert_id == alert_id(first["child_id"], "LOST_CONTACT", first["event_id"])
+    # lifecycle case 9: OPENED again, same id, at the call that is now the third in a row
+    assert [(c.change, c.deadline_ms, c.fired_at_ms, c.sequence) for c in changes] == [
+        ("OPENED", T0 + 33 * DAY, T0 + 33 * DAY, 1), ("OPENED", T0 + 32 * DAY, T0 + 32 * DAY, 2)]
+    assert changes[1].start_event_id == late["event_id"]
+    assert "dated again from" in changes[1].reason
+    assert {c.alert_id for c in changes} == {alert_id(first["child_id"], "LOST_CONTACT", first["event_id"])}
 
 
 # -- conditions of the default rules ------------------------------------------------------------

@@ -41,6 +41,15 @@ from ucwatch.sinks.errors import ClickHouseError, ClickHouseUnavailable, StoreIn
 
 LOG_NAME = "internal-errors.log"
 
+EXTRA_OF_MODULE = {
+    "faust": "workers", "aiokafka": "workers", "rocksdict": "workers",
+    "clickhouse_connect": "sink", "chdb": "sink", "httpx": "analysts",
+    "prometheus_client": "notify",
+    "starlette": "console", "uvicorn": "console", "jinja2": "console", "argon2": "console",
+    "itsdangerous": "console", "multipart": "console", "markupsafe": "console",
+}
+"""Which extra brings each optional third-party module (pyproject.toml's extras)."""
+
 _TRANSPORT = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
               KafkaError._MSG_TIMED_OUT, KafkaError._RESOLVE, KafkaError.REQUEST_TIMED_OUT,
               KafkaError.NETWORK_EXCEPTION, KafkaError.BROKER_NOT_AVAILABLE,
@@ -59,6 +68,8 @@ def classify(error: BaseException) -> tuple[ExitCode, str] | None:
 def _code(error: BaseException) -> ExitCode | None:  # noqa: PLR0911 - one return per row of the table
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
+    if _missing_extra(error) is not None:
+        return ExitCode.USAGE
     if isinstance(error, (KafkaUnavailable, ClickHouseUnavailable, StoreInUse, RegistryError,
                           TimeoutError, ConnectionError)):
         return ExitCode.UNREACHABLE
@@ -78,9 +89,21 @@ def _kafka_code(error: KafkaException) -> int | None:
     return inner.code() if isinstance(inner, KafkaError) else None
 
 
+def _missing_extra(error: BaseException) -> str | None:
+    """The extra that would bring a third-party module this command lacks, if that is the error."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return None
+    top = error.name.split(".")[0]
+    return None if top == "ucwatch" else EXTRA_OF_MODULE.get(top, "all")
+
+
 def _message(error: BaseException) -> str:
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
+    extra = _missing_extra(error)
+    if extra is not None:
+        return (f"this command needs {error.name!r} (the ucwatch[{extra}] extra), which is not "  # type: ignore[attr-defined]
+                f"installed: pip install 'ucwatch[{extra}]'")
     if isinstance(error, KafkaException):
         return f"Kafka: {kafka_reason(error)}"
     if isinstance(error, OSError) and not isinstance(error, TimeoutError) and error.strerror:

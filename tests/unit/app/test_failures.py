@@ -160,3 +160,11 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert reader.wait(120) == ExitCode.OK
     assert b"Traceback" not in reader.stderr.read()
     reader.stderr.close()
+
+
+def test_a_missing_optional_dependency_names_the_extra_to_install() -> None:
+    error = ModuleNotFoundError("No module named 'faust'", name="faust")
+    code, message = classify(error) or (None, "")
+    assert code == ExitCode.USAGE
+    assert "pip install 'ucwatch[workers]'" in message
+    assert classify(ModuleNotFoundError("No module named 'ucwatch.x'", name="ucwatch.x")) is None

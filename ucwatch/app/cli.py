@@ -160,6 +160,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from ucwatch.app.supervisor import ChildSpec, Supervisor, stop_on_signals
     from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+    from ucwatch.core.progress import GroupProgress
     from ucwatch.streams.ticks import tick_live
     from ucwatch.streams.worker import policy_for, worker_environment
     streams = dataclasses.replace(settings.streams, **{k: v for k, v in (
@@ -176,18 +177,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     stop = stop_on_signals()
     if args.tick_every:
         threading.Thread(target=tick_live, args=(settings, args.tick_every, stop), name="ticker", daemon=True).start()
-    return Supervisor(children).run(stop)
+    # the workers catching up: lag and events/s, a line every 30 s when not on a terminal
+    with GroupProgress(settings, settings.streams.app_id, [settings.topics.lifecycle], "detecting",
+                       every_s=30.0):
+        return Supervisor(children).run(stop)
 
 
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.analysts.query_service import QueryService
+    from ucwatch.core.progress import GroupProgress
     from ucwatch.sinks.clickhouse import is_embedded
+    from ucwatch.sinks.rows import topic_targets
     from ucwatch.sinks.run import run_sink
     logging.getLogger("ucwatch.sink").setLevel(logging.INFO)
     serve = (settings.sink.serve_queries and not args.no_query_service
              and is_embedded(settings.clickhouse_dsn))
-    stats = run_sink(settings, until_caught_up=args.until_caught_up,
-                     alongside=(lambda: QueryService(settings)) if serve else None)
+    landed = [t for t in settings.topics.all() if t.name in topic_targets(settings)]
+    with GroupProgress(settings, settings.sink.group_id, landed, "landing", enabled=args.until_caught_up):
+        stats = run_sink(settings, until_caught_up=args.until_caught_up,
+                         alongside=(lambda: QueryService(settings)) if serve else None)
     print(f"sink: landed {sum(stats.rows.values())} rows {stats.rows}; "
           f"{stats.dead_lettered} dead-lettered, {stats.skipped} skipped (clock ticks, tombstones)")
     return ExitCode.OK

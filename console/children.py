@@ -57,12 +57,15 @@ class Notice:
     fact_id: str
     occurred_at: datetime
     reason: str
+    corrects_notification_id: str | None = None
+    """For a correction (NotificationSent v2): the notice it withdraws (console/notices.py)."""
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Notice:
         return cls(notification_id=record["notification_id"], child_id=record["child_id"],
                    recipient=str(record["recipient"]), kind=record["kind"], fact_id=record["fact_id"],
-                   occurred_at=_aware(record["occurred_at"]), reason=record.get("reason", ""))
+                   occurred_at=_aware(record["occurred_at"]), reason=record.get("reason", ""),
+                   corrects_notification_id=record.get("corrects_notification_id"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from ucwatch.console.actions import CHILD_TOKEN, CloseReason, FollowUpOutcome
 from ucwatch.console.children import RELEASE_FILTERS
 from ucwatch.console.fold import triage
+from ucwatch.console.notices import thread_notices, withdrawal
 from ucwatch.console.queue import AGE_FILTERS, TRIAGE_FILTERS, QueueFilter, queue_page
 from ucwatch.console.responsibility import AGENCIES, AGENCY_NAMES, UNKNOWN, agencies_for
 from ucwatch.console.roles import ALLOWED_ACTIONS
@@ -117,15 +118,22 @@ async def child(request: Request) -> Response:
             for action in entry.actions:
                 items.append(TimelineItem(action.at, "wall clock", "action", action.action.value,
                                           _action_detail(action), f"/alerts/{action.alert_id}"))
+    threads = thread_notices(notices)
+    corrected = {t.notice.notification_id for t in threads if t.corrected}
     for notice, deliveries in notices:
+        reason = notice.reason
+        if notice.corrects_notification_id is not None:
+            reason = f"{withdrawal(notice)} (corrects notice {notice.corrects_notification_id})"
+        elif notice.notification_id in corrected:
+            reason = f"{reason} (corrected: withdrawn by a correction notice)"
         items.append(TimelineItem(notice.occurred_at, "event time", "notice", f"{notice.kind} to {notice.recipient}",
-                                  _notice_detail(notice.reason, statuses[notice.notification_id], deliveries)))
+                                  _notice_detail(reason, statuses[notice.notification_id], deliveries)))
     for event in history.events:
         items.append(TimelineItem(_parse(event["occurred_at"]), "event time", "event", event["event_type"],
                                   _event_detail(event)))
     items.sort(key=lambda item: item.at)
     return render(request, "child.html", child_id=child_id, alerts=alerts, items=items, history=history,
-                  snapshot=snapshot, notices=notices, statuses=statuses)
+                  snapshot=snapshot, notices=threads, statuses=statuses, withdrawal=withdrawal)
 
 
 def _queue_context(request: Request, wanted: QueueFilter) -> dict[str, Any]:

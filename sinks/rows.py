@@ -32,7 +32,7 @@ KAFKA_COLUMNS = ("kafka_partition", "kafka_offset")
 ALERT_FIELDS = ("alert_id", "child_id", "rule", "change", "status", "severity", "deadline", "fired_at",
                 "reason", "start_event_id", "basis", "sequence", "synthetic")
 NOTIFICATION_FIELDS = ("notification_id", "child_id", "recipient", "kind", "fact_id", "occurred_at",
-                       "reason", "synthetic")
+                       "reason", "corrects_notification_id", "synthetic")
 ACTION_FIELDS = ("action_id", "action", "alert_id", "alert_sequence", "child_id", "actor", "role", "at", "assignee",
                  "note", "snoozed_until", "outcome", "close_reason", "synthetic")
 STATE_FIELDS = ("child_id", "custody_status", "contact_status", "court_status", "next_hearing_at",
@@ -53,20 +53,27 @@ class Target:
 
 
 def _fields_getter(fields: tuple[str, ...]) -> Callable[..., Row]:
-    """Rows by field name; per schema name, the layout of its records is learnt once (a
-    decoded record's fields come in its schema's order) and values are placed by position."""
+    """Rows by field name; per field order, the layout of records is learnt once and values
+    are placed by position.
+
+    The layout is keyed by the record's own field order, not by its schema name alone: the
+    decoder resolves old writer versions to the latest schema, and fastavro then puts the
+    fields the writer lacked last (a v1 NotificationSent decodes with
+    corrects_notification_id after synthetic, a v2 one before it), so one name can come
+    in several orders."""
     positions = {name: i for i, name in enumerate(fields)}
     width = len(fields)
-    layouts: dict[str, list[int]] = {}
+    layouts: dict[tuple[str, ...], list[int]] = {}
 
     def to_row(record: dict[str, Any], name: str | None = None) -> Row:
         if name is None:
             get = record.get
             return [get(field) for field in fields]
-        layout = layouts.get(name)
+        order = tuple(record)
+        layout = layouts.get(order)
         if layout is None:
             # A field without a column (a newer schema than the table) goes to a spare slot.
-            layout = layouts[name] = [positions.get(field, width) for field in record]
+            layout = layouts[order] = [positions.get(field, width) for field in order]
         row: Row = [None] * (width + 1)
         for position, value in zip(layout, record.values(), strict=True):
             row[position] = value

@@ -94,7 +94,7 @@ class GroupConsumer:
             self.condition.cleared()  # the group coordinator answered
 
     def _on_error(self, error: KafkaError) -> None:
-        if error.fatal():
+        if is_fatal(error):
             self._fatal = error
             return
         self.condition.failing(f"Kafka: {error.str()}", "polling on; the group is rejoined once it answers")
@@ -116,5 +116,12 @@ class GroupConsumer:
         self.renewed += 1
 
 
+def is_fatal(error: KafkaError) -> bool:
+    """A consumer that can do nothing more. librdkafka reports it through the error callback
+    with the flag set, but as an error event on the consumer's queue with code _FATAL and
+    the flag unset: both count."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 def _fatal(exc: BaseException) -> bool:
-    return bool(exc.args) and isinstance(exc.args[0], KafkaError) and exc.args[0].fatal()
+    return bool(exc.args) and isinstance(exc.args[0], KafkaError) and is_fatal(exc.args[0])

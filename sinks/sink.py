@@ -56,7 +56,7 @@ from ucwatch.sinks.batch import Batch
 from ucwatch.sinks.clients import KafkaClients
 from ucwatch.sinks.compaction import CompactionSchedule
 from ucwatch.sinks.conditions import Condition
-from ucwatch.sinks.consumer import GroupConsumer
+from ucwatch.sinks.consumer import GroupConsumer, is_fatal
 from ucwatch.sinks.deadletters import DeadLetters
 from ucwatch.sinks.partition import PartitionBatches
 from ucwatch.sinks.records import RecordRows, default_decoder
@@ -209,7 +209,7 @@ class Sink:
                 if (part := self._partitions.get(key)) is not None:
                     self._ready += part.reached_end(message.offset())
                 return
-            if error.fatal():
+            if is_fatal(error):
                 self._group.failed(error)
             else:
                 self._group.condition.failing(f"Kafka: {error.str()}")

@@ -99,6 +99,8 @@ class FakeConsumer:
         self.closed = False
         self.polls = 0
         self.generation = 0
+        self.fatal_pending = False
+        self.fatal_at_poll: int | None = None
 
     # what the sink calls
     def subscribe(self, topics: list[str], *, on_assign: Any, on_revoke: Any, on_lost: Any) -> None:
@@ -119,6 +121,12 @@ class FakeConsumer:
             elif event == "assign":
                 self._callbacks["assign"](self, self.broker.all_partitions())
         out: list[FakeMessage] = []
+        if self.fatal_pending or self.polls == self.fatal_at_poll:
+            # librdkafka hands a fatal error to a consumer as an error event on its queue: the
+            # code is _FATAL and the Python error's fatal() flag is not set
+            self.fatal_pending = False
+            self._positions.clear()
+            return [FakeMessage("", -1, -1, _error=KafkaError(KafkaError._FATAL, "fenced (fake)"))]
         for key, start in list(self._positions.items()):
             position, end = start, self.broker.ends.get(key, 0)
             while position < end and len(out) < count:
@@ -167,6 +175,10 @@ class FakeConsumer:
         self.closed = True
 
     # what tests call
+    def fail_for_good(self) -> None:
+        """A fatal error, e.g. this static member fenced by its own rejoin after an outage."""
+        self.fatal_pending = True
+
     def lose_assignment(self) -> None:
         """The group takes the partitions back (a session timeout) and gives them again."""
         self._events += ["lose", "assign"]
@@ -207,9 +219,13 @@ class FakeKafka:
         self.broker = broker
         self.consumers: list[FakeConsumer] = []
         self.producer = FakeProducer(broker)
+        self.first_consumer_fails_at_poll: int | None = None
+        """The first consumer gets a fatal error on this poll (a fenced static member)."""
 
     def consumer(self, on_commit: Callable[..., None], on_error: Callable[..., None]) -> FakeConsumer:
         self.consumers.append(FakeConsumer(self.broker, on_commit, on_error))
+        if len(self.consumers) == 1:
+            self.consumers[0].fatal_at_poll = self.first_consumer_fails_at_poll
         return self.consumers[-1]
 
     def deadletter_producer(self) -> FakeProducer:

@@ -127,6 +127,25 @@ def test_a_commit_refused_for_a_lost_membership_is_not_retried_and_the_sink_rejo
     assert broker.commit_generations.count(1) == 1 and set(broker.commit_generations[1:]) == {2}
 
 
+def test_a_consumer_that_fails_for_good_is_replaced_and_every_record_lands_once() -> None:
+    """Seen under load after a broker restart: a static member fenced by its own rejoin. The
+    fatal error arrives as a record whose code is _FATAL (its fatal() flag unset); the sink
+    went silent for good. It must start a new consumer and land the rest exactly once."""
+    settings = sink_settings()
+    broker, store = broker_for(settings), FakeStore()
+    publish_notifications(settings, broker, 12)
+    kafka = FakeKafka(broker)
+    kafka.first_consumer_fails_at_poll = 1  # right after its assignment, before anything landed
+    sink = Sink(settings, store, kafka)
+    outcome: dict[str, object] = {}
+    runner = threading.Thread(target=lambda: outcome.update(stats=sink.run(until_caught_up=True)), daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the sink went silent after the fatal error"
+    assert len(kafka.consumers) == 2 and kafka.consumers[0].closed
+    assert store.landed("notifications") == expected(settings, broker)
+
+
 def test_after_a_refused_commit_nothing_is_committed_until_assigned_again() -> None:
     settings = sink_settings(batch_rows=2)
     broker, store = broker_for(settings), FakeStore()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
 from ucwatch.core.progress import GroupProgress, group_position
-from ucwatch.core.settings import Settings
+from ucwatch.core.settings import KafkaSettings, Settings
 
 pytestmark = pytest.mark.kafka
 
@@ -39,3 +40,11 @@ def test_progress_follows_the_groups_commits(settings: Settings) -> None:
         assert shown.getvalue().splitlines()[0].startswith("landing: 0 of 56 records")
     finally:
         committer.close()
+
+
+def test_a_look_at_an_unreachable_group_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """`ucwatch run` looks every 2 s: during a broker outage that must not flood the log."""
+    settings = Settings(kafka=KafkaSettings(bootstrap="127.0.0.1:1"))
+    with caplog.at_level(logging.DEBUG):
+        assert group_position(settings, "g", [settings.topics.lifecycle]) is None
+    assert [r for r in caplog.records if r.name.startswith("ucwatch") and r.levelno >= logging.WARNING] == []

@@ -7,6 +7,7 @@ progress display from outside the consuming loop, so it costs that loop nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from ucwatch.core.kafka_admin import client_config
 from ucwatch.core.progress_bar import ProgressBar
 from ucwatch.core.settings import Settings, TopicSettings
+
+QUIET = logging.getLogger("ucwatch.librdkafka.progress")
+QUIET.setLevel(logging.CRITICAL)
 
 
 def committed_records(consumer: Consumer, topic: TopicSettings) -> int | None:
@@ -33,7 +37,9 @@ def committed_records(consumer: Consumer, topic: TopicSettings) -> int | None:
 def group_position(settings: Settings, group_id: str, topics: Sequence[TopicSettings]) -> tuple[int, int] | None:
     """(records the group has committed, records on the topics), summed over every partition;
     None while the group coordinator or a leader is still moving."""
-    consumer = Consumer({**client_config(settings), "group.id": group_id, "enable.auto.commit": False})
+    # a look, not a client: while Kafka is away it says so by returning None, not in the log
+    consumer = Consumer({**client_config(settings), "group.id": group_id, "enable.auto.commit": False,
+                         "logger": QUIET})
     try:
         partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
         try:

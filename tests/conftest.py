@@ -63,6 +63,37 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, capture_output=True, text=True, check=False)
 
 
+class Broker:
+    """A single Kafka node of a test's own (to stop and start again), by deploy/local/kafka.sh."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = _free_port_pair()
+        self.env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(self.port)}
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        done = subprocess.run(["bash", str(KAFKA_SCRIPT), command], env=self.env, capture_output=True,
+                              text=True, check=False, timeout=180)
+        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}\n{done.stderr}"
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of the test's own, for tests that stop and restart it."""
+    broker = Broker(tmp_path / "kafka-home")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(scope="session")
 def confluent_registry_url() -> Iterator[str]:
     """A real Confluent-compatible schema registry: Apicurio Registry, started by
@@ -83,7 +114,7 @@ def confluent_registry_url() -> Iterator[str]:
         subprocess.run(["bash", str(REGISTRY_SCRIPT), "stop"], env=env, capture_output=True, text=True, check=False)
 
 
-MARKER_OF_FIXTURE = {"kafka_bootstrap": "kafka", "confluent_registry_url": "registry"}
+MARKER_OF_FIXTURE = {"kafka_bootstrap": "kafka", "own_broker": "kafka", "confluent_registry_url": "registry"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

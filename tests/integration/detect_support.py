@@ -3,13 +3,12 @@ a test's own (fresh, or to stop and start again)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import KAFKA_SCRIPT, _free_port_pair, settings_env
+from tests.conftest import settings_env
 from tests.helpers import read_topic
 from ucwatch.core.progress import wait_until_caught_up
 from ucwatch.core.settings import Settings
@@ -51,23 +50,3 @@ def alert_records(settings: Settings) -> list[dict]:
 def notification_records(settings: Settings) -> list[dict]:
     return [DECODER.decode(r.value)
             for r in read_topic(settings.kafka.bootstrap, settings.topics.notifications.name)]
-
-
-class Broker:
-    """A single Kafka node of a test's own, started by deploy/local/kafka.sh in `home`."""
-
-    def __init__(self, home: Path) -> None:
-        self.port = _free_port_pair()
-        self.env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(self.port)}
-        self.bootstrap = f"127.0.0.1:{self.port}"
-
-    def _run(self, command: str) -> None:
-        done = subprocess.run(["bash", str(KAFKA_SCRIPT), command], env=self.env, capture_output=True,
-                              text=True, check=False, timeout=180)
-        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}\n{done.stderr}"
-
-    def start(self) -> None:
-        self._run("start")
-
-    def stop(self) -> None:
-        self._run("stop")

@@ -8,13 +8,11 @@ topics record for record, by (partition, offset).
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from tests.conftest import KAFKA_SCRIPT, _free_port_pair, settings_env, unique_topics
+from tests.conftest import Broker, settings_env, unique_topics
 from tests.helpers import read_topic
 from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
 from ucwatch.core.progress import committed_records as group_committed
@@ -347,36 +345,6 @@ def test_report_from_kafka_through_the_sink_equals_the_simulators_truth(landed_s
 
 
 # --- a broker of this test's own, stopped and started again --------------------------------
-
-class Broker:
-    """A single Kafka node started by deploy/local/kafka.sh in a home of its own."""
-
-    def __init__(self, home: Path) -> None:
-        self.port = _free_port_pair()
-        self.env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(self.port)}
-        self.bootstrap = f"127.0.0.1:{self.port}"
-
-    def _run(self, command: str) -> None:
-        done = subprocess.run(["bash", str(KAFKA_SCRIPT), command], env=self.env, capture_output=True,
-                              text=True, check=False, timeout=180)
-        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}\n{done.stderr}"
-
-    def start(self) -> None:
-        self._run("start")
-
-    def stop(self) -> None:
-        self._run("stop")
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path / "kafka-home")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
 
 @pytest.mark.parametrize("instance_id", ["sink-under-test", ""], ids=["static", "dynamic"])
 def test_sink_rejoins_its_group_after_the_broker_restarts(own_broker: Broker, tmp_path: Path,

@@ -14,17 +14,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
-from tests.conftest import settings_env, unique_topics
+from tests.conftest import Broker, settings_env, unique_topics
 from tests.helpers import read_topic, sample_event
 from tests.integration.detect_support import (
-    Broker,
     notification_records,
     start_worker,
     stop_worker,
@@ -223,16 +221,6 @@ def test_ucwatch_run_restarts_a_worker_that_dies_and_reports_it(settings: Settin
 
 
 # --- brokers of a test's own -------------------------------------------------------------
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path / "kafka-home")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
 
 def own_settings(broker: Broker, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data",

@@ -26,7 +26,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from tests.conftest import KAFKA_SCRIPT, _free_port_pair, settings_env, unique_topics
+from tests.conftest import KAFKA_SCRIPT, _free_port_pair, _is_free, settings_env, unique_topics
 from tests.integration.fault_compare import Outputs
 from ucwatch.core.settings import KafkaSettings, Settings, StreamsSettings, TopicSettings
 
@@ -88,17 +88,6 @@ def _free_three_ports() -> int:
         if port + 1002 < 65000 and all(_is_free(port + n) and _is_free(port + 1000 + n) for n in range(3)):
             return port
     raise RuntimeError("no six free ports for the test cluster")
-
-
-def _is_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def pipeline_settings(bootstrap: str, data_dir: Path, *, replication: int = 1, store: str = "rocksdb",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,7 @@ from ucwatch.core.settings import Settings
 PASSWORD = "s3cret-Pa55"
 
 
-@pytest.fixture
-def environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean UCWATCH_ environment with a private data folder."""
-    for name in [n for n in os.environ if n.startswith("UCWATCH_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("UCWATCH_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
-def test_settings_prints_no_password(environ: Path, monkeypatch: pytest.MonkeyPatch,
+def test_settings_prints_no_password(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("UCWATCH_CLICKHOUSE_DSN", f"http://ucwatch:{PASSWORD}@ch.example:8443/?password={PASSWORD}")
     monkeypatch.setenv("UCWATCH_CLICKHOUSE_ANALYST_DSN", f"https://analyst:{PASSWORD}@ch.example:8443")
@@ -39,10 +29,10 @@ def test_settings_prints_no_password(environ: Path, monkeypatch: pytest.MonkeyPa
     assert "analyst:****@ch.example" in out
     shown = json.loads(out[:out.rindex("}") + 1])
     assert shown["clickhouse"]["dsn"] == "http://ucwatch:****@ch.example:8443/?password=****"
-    assert shown["data_dir"] == str(environ)
+    assert shown["data_dir"] == str(data_dir)
 
 
-def test_watch_audits_a_read_of_every_child(environ: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_audits_a_read_of_every_child(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, Any]] = []
     monkeypatch.setattr(kafka_admin, "wait_for_kafka", lambda settings, **kw: calls.append(("wait", kw)))
     monkeypatch.setattr(audit, "record_access",
@@ -74,13 +64,13 @@ def test_local_kafka_lives_under_the_data_folder_unless_told(tmp_path: Path) -> 
     assert kafka_local.script_environment(settings, chosen)["UCWATCH_KAFKA_HOME"] == "/srv/kafka"
 
 
-def test_kafka_status_reads_the_data_folder(environ: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_kafka_status_reads_the_data_folder(data_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
     # the real script: nothing is set up in a fresh data folder
     assert cli.main(["kafka", "status"]) == ExitCode.UNREACHABLE
-    assert str(environ.resolve() / "kafka") in capfd.readouterr().out
+    assert str(data_dir.resolve() / "kafka") in capfd.readouterr().out
 
 
-def test_a_missing_kafka_script_is_a_clear_error(environ: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_missing_kafka_script_is_a_clear_error(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("UCWATCH_DEPLOY_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(kafka_local.KafkaScriptMissing):
@@ -91,7 +81,7 @@ def test_a_missing_kafka_script_is_a_clear_error(environ: Path, tmp_path: Path, 
 
 
 @pytest.mark.parametrize("argv,children", [(["--children", "25"], 25), (["--full-scale"], None)])
-def test_simulate_full_scale_is_no_children_limit(argv: list[str], children: int | None, environ: Path,
+def test_simulate_full_scale_is_no_children_limit(argv: list[str], children: int | None, data_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
@@ -105,7 +95,7 @@ def test_simulate_full_scale_is_no_children_limit(argv: list[str], children: int
 
 
 def test_simulate_refuses_an_unwritable_destination_before_generating(
-        environ: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "no-such-folder"
     assert cli.main(["simulate", "--children", "5", "--out", str(missing / "h.jsonl")]) == ExitCode.USAGE
     assert cli.main(["simulate", "--children", "5", "--out", str(tmp_path / "h.jsonl"),
@@ -115,7 +105,7 @@ def test_simulate_refuses_an_unwritable_destination_before_generating(
     assert not (tmp_path / "h.jsonl").exists()
 
 
-def test_commands_return_exit_codes(environ: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_commands_return_exit_codes(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = argparse.Namespace(action="list")
     assert cli.COMMANDS["registry"](args, Settings()) is ExitCode.OK
     assert "lifecycle/ChildEncountered v1" in capsys.readouterr().out

@@ -97,14 +97,6 @@ def _failing(error: BaseException) -> cli.Command:
     return command
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in [n for n in os.environ if n.startswith("UCWATCH_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("UCWATCH_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def test_a_bug_ends_as_one_line_and_the_log(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(cli.COMMANDS, "settings", _failing(RuntimeError("boom")))

@@ -2,12 +2,14 @@
 
 For each line: already handled by an earlier run (journal) -> skipped; unreadable or
 breaking the contract -> dead-letter topic with the reason, file and line; otherwise
-published through the SDK. Every `checkpoint_lines` lines, at the end, and on the way out
-of any exception:
+published through the SDK. Every record's delivery report names its line
+(producers/acks.py), so the journal records exactly the lines Kafka acknowledged:
 
-1. flush the event producer (Kafka has acknowledged every event produced so far);
-2. flush the dead-letter producer (and every rejected line is on the dead-letter topic);
-3. record those lines in the journal, then write the journal atomically.
+1. every `checkpoint_lines` lines: the lines acknowledged so far are recorded in the
+   journal, which is written atomically (no flush: production does not pause);
+2. at the end, and on the way out of any exception: both producers are flushed (until
+   every record has its answer; on an exception, `INTERRUPTED_FLUSH_S` at most), then the
+   same.
 
 A line cannot stop the file. Whatever goes wrong with one line (unreadable, refused by the
 contract, or an exception nobody expected, coded `internal_error`) makes a dead letter for
@@ -17,9 +19,11 @@ file, number, size, hash and the reason) is sent instead. What is no line's faul
 schema registry unreachable, a UcwatchError other than ContractError) stops the run, after
 the checkpoint.
 
-A crash between 1 and 3 loses nothing: the journal lags, so the retry republishes that
-stretch (duplicates by event_id, which consumers drop). A delivery failure keeps the
-lines of that stretch out of the journal, so the next run sends them again.
+A record Kafka refused or timed out (the broker stopped under the run) keeps its own
+line out of the journal, and only it: the retry sends exactly those lines, never one Kafka
+acknowledged. A SIGKILL loses nothing: the journal lags by the lines acknowledged since
+the last checkpoint, which the retry republishes (duplicates by event_id, which consumers
+drop).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +42,7 @@ from ucwatch.core import deadletter
 from ucwatch.core.deadletter import DeadLetter
 from ucwatch.core.errors import ContractError, DeliveryError, UcwatchError
 from ucwatch.core.exit_codes import ExitCode
+from ucwatch.producers.acks import Acknowledgements, Undelivered
 from ucwatch.producers.files import INTERNAL_ERROR, InputLine, detect_format, internal_error, read_lines
 from ucwatch.producers.journal import ImportJournal
 from ucwatch.schemas.contract import EventContract, shown_name
@@ -55,7 +60,7 @@ class Publisher(Protocol):
     topic: str
     contract: EventContract
 
-    def publish(self, event: Mapping[str, Any], *, from_text: bool = False) -> str: ...
+    def publish(self, event: Mapping[str, Any], *, from_text: bool = False, reference: Any = None) -> str: ...
 
     def flush(self, timeout_s: float = 120.0) -> None: ...
 
@@ -63,7 +68,7 @@ class Publisher(Protocol):
 class LetterSender(Protocol):
     """What the importer needs of `DeadLetterWriter`."""
 
-    def send(self, letter: DeadLetter) -> None: ...
+    def send(self, letter: DeadLetter, on_delivery: Callable[[Any, Any], None] | None = None) -> None: ...
 
     def flush(self, timeout_s: float = 120.0) -> list[str]: ...
 
@@ -128,22 +133,20 @@ class ImportSummary:
         return "\n".join(rows)
 
 
-@dataclass
-class _Stretch:
-    """Lines handled since the last checkpoint (published, or dead-lettered: `rejected`)."""
-
-    lines: list[int] = field(default_factory=list)
-    rejected: int = 0
-
-
 class FileImporter:
     def __init__(self, producer: Publisher, dead_letters: LetterSender, journal_dir: Path,
-                 max_record_bytes: int, checkpoint_lines: int = 50_000) -> None:
+                 max_record_bytes: int, *, acks: Acknowledgements, checkpoint_lines: int = 10_000,
+                 flush_timeout_s: float = 120.0) -> None:
+        """`acks` is the tracker `producer` reports every delivery to (its `tracker`).
+        `flush_timeout_s`: how long the last flush of a file may wait; longer than the
+        producers' delivery timeout, so that every record has its answer by then."""
+        self._acks = acks
         self._producer = producer
         self._dead_letters = dead_letters
         self._journal_dir = journal_dir
         self._max_record_bytes = max_record_bytes
         self._checkpoint_lines = checkpoint_lines
+        self._flush_timeout_s = flush_timeout_s
 
     def import_file(self, path: Path, summary: ImportSummary, fmt: str | None = None,
                     progress: Progress | None = None) -> None:
@@ -151,7 +154,9 @@ class FileImporter:
         summary.files += 1
         summary.rejected_earlier += journal.rejected_before
         origin = str(path)
-        stretch = _Stretch()
+        acks = self._acks
+        acks.forget()
+        handled = 0
         finished = False
         try:
             for item in read_lines(path, detect_format(path, fmt), self._max_record_bytes):
@@ -161,32 +166,31 @@ class FileImporter:
                 if journal.is_done(item.line):
                     summary.skipped += 1
                     continue
-                handled = self._handle(item, origin, summary)
-                if handled is not None:
-                    stretch.lines.append(item.line)
-                    stretch.rejected += handled
-                if len(stretch.lines) >= self._checkpoint_lines:
-                    self._checkpoint(journal, stretch, summary)
-                    stretch = _Stretch()
+                self._handle(item, origin, summary, acks)
+                handled += 1
+                if handled % self._checkpoint_lines == 0:
+                    self._record(journal, acks, summary)
             finished = True
         finally:
             # On the way out of an exception too: what Kafka acknowledged is journaled,
             # so that the retry does not send it again.
-            self._checkpoint(journal, stretch, summary, None if finished else INTERRUPTED_FLUSH_S)
+            self._flush(summary, self._flush_timeout_s if finished else INTERRUPTED_FLUSH_S)
+            self._record(journal, acks, summary)
+            acks.forget()  # an answer after the flush gave up may not be journaled now
         if progress is not None:
             progress.update(journal.lines, journal.lines)
 
-    def _handle(self, item: InputLine, origin: str, summary: ImportSummary) -> int | None:
-        """Publishes or dead-letters one line: 0 published, 1 dead-lettered, None undelivered."""
+    def _handle(self, item: InputLine, origin: str, summary: ImportSummary, acks: Acknowledgements) -> None:
+        """Publishes or dead-letters one line; its delivery report goes to `acks`."""
         if item.error is None:
             try:
-                self._producer.publish(item.fields, from_text=item.from_text)
+                self._producer.publish(item.fields, from_text=item.from_text, reference=item.line)
             except ContractError as exc:
                 item.error = exc
             except KafkaException as exc:
                 summary.undelivered += 1
                 summary.delivery_errors.append(f"{origin}:{item.line}: {_kafka_message(exc)}")
-                return None
+                return
             except UcwatchError:  # not the line's fault (e.g. the registry is down): stop the run
                 raise
             except Exception as exc:  # a bug must cost this line only, never the rest of the file
@@ -195,46 +199,57 @@ class FileImporter:
             else:
                 summary.published += 1
                 summary.published_by_type[item.fields["event_type"]] += 1
-                return 0
+                return
         assert item.error is not None
         try:
-            self._send_letter(item, origin)
+            self._send_letter(item, origin, acks)
         except KafkaException as exc:
             summary.undelivered += 1
             summary.delivery_errors.append(f"{origin}:{item.line}: dead letter not sent: {_kafka_message(exc)}")
-            return None
+            return
         summary.rejected[item.error.code] += 1
-        return 1
 
-    def _send_letter(self, item: InputLine, origin: str) -> None:
+    def _send_letter(self, item: InputLine, origin: str, acks: Acknowledgements) -> None:
         try:
-            self._dead_letters.send(self._letter(item, origin))
-        except KafkaException:
-            raise
+            letter = self._letter(item, origin)
         except Exception as exc:  # the letter itself failed: send one that cannot
             log.exception("%s:%d: dead letter could not be built", origin, item.line)
             item.error = internal_error(exc, "dead-lettering")
             item.fields = None
-            self._dead_letters.send(self._letter(item, origin))
-
-    def _checkpoint(self, journal: ImportJournal, stretch: _Stretch, summary: ImportSummary,
-                    timeout_s: float | None = None) -> None:
-        wait = {} if timeout_s is None else {"timeout_s": timeout_s}
-        confirmed = True
+            letter = self._letter(item, origin)
+        assert item.error is not None
         try:
-            self._producer.flush(**wait)                            # 1. events acknowledged
-        except DeliveryError as exc:
-            confirmed = False
+            self._dead_letters.send(letter, on_delivery=acks.for_letter(item.line, item.error.code))
+        except KafkaException:
+            raise
+        except Exception as exc:  # sending it failed (not Kafka's answer): send a bare one
+            log.exception("%s:%d: dead letter could not be sent", origin, item.line)
+            item.error = internal_error(exc, "dead-lettering")
+            item.fields = None
+            self._dead_letters.send(self._letter(item, origin),
+                                    on_delivery=acks.for_letter(item.line, item.error.code))
+
+    def _flush(self, summary: ImportSummary, timeout_s: float) -> None:
+        """Waits for the answer to every record produced (the callbacks run meanwhile).
+        Records still without one are counted as not delivered; their lines stay out of
+        the journal."""
+        try:
+            self._producer.flush(timeout_s)
+        except DeliveryError as exc:  # records still unanswered (their reports never came)
             summary.undelivered += exc.failures
             summary.published -= exc.failures
             summary.delivery_errors.append(str(exc))
-        letter_failures = self._dead_letters.flush(**wait)          # 2. dead letters acknowledged
-        if letter_failures:
-            confirmed = False
-            summary.undelivered += len(letter_failures)
-            summary.delivery_errors.extend(letter_failures)
-        if confirmed and stretch.lines:
-            journal.mark_done(stretch.lines, stretch.rejected)      # 3. journal, atomically
+        for failure in self._dead_letters.flush(timeout_s):
+            summary.undelivered += 1
+            summary.delivery_errors.append(failure)
+
+    def _record(self, journal: ImportJournal, acks: Acknowledgements, summary: ImportSummary) -> None:
+        """Journals the lines acknowledged since the last time, and counts the failures."""
+        lines, letters, failed = acks.take()
+        for failure in failed:
+            _count_failure(summary, failure, journal.source)
+        if lines:
+            journal.mark_done(lines, letters)
             journal.save()
 
     def _letter(self, item: InputLine, origin: str) -> DeadLetter:
@@ -256,6 +271,24 @@ def letter_for(item: InputLine, origin: str, contract: EventContract) -> DeadLet
         letter = dataclasses.replace(letter, raw_sha256=sha256, raw_bytes=size)
     letter.to_json()  # fails here, not in the producer, if the letter cannot be serialized
     return letter
+
+
+MAX_DELIVERY_ERRORS = 20
+"""Failures kept by name in the summary (a broker outage fails every record in flight)."""
+
+
+def _count_failure(summary: ImportSummary, failure: Undelivered, origin: Path) -> None:
+    summary.undelivered += 1
+    what = ""
+    if failure.dead_letter:
+        assert failure.reason_code is not None
+        summary.rejected[failure.reason_code] -= 1
+        summary.rejected += Counter()  # drops a count that fell to zero
+        what = "dead letter not delivered: "
+    else:
+        summary.published -= 1
+    if len(summary.delivery_errors) < MAX_DELIVERY_ERRORS:
+        summary.delivery_errors.append(f"{origin}:{failure.line}: {what}{failure.reason}")
 
 
 def _kafka_message(exc: KafkaException) -> str:

@@ -2,16 +2,18 @@
 
 A file is known by the SHA-256 of its content and the topic it goes to; its journal is
 ``<data_dir>/import-journal/<digest>.json`` with the line ranges that Kafka has
-acknowledged (published or dead-lettered). The journal is written only after a flush
-has confirmed those lines, so it can lag but never lead: after a crash a retry may
-republish the last unconfirmed stretch, never skip a line. Lifecycle events carry their
-own event_id, so such a repeat is recognized downstream as a duplicate.
+acknowledged (published or dead-lettered), line by line from their delivery reports:
+a line whose record failed leaves a gap, which the retry fills. Lines are recorded only
+once acknowledged, so the journal can lag but never lead: after a crash a retry may
+republish lines acknowledged since the last write, never skip one. Lifecycle events carry
+their own event_id, so such a repeat is recognized downstream as a duplicate.
 
 The same pass that hashes the file counts its lines, for the progress display.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -42,6 +44,7 @@ class ImportJournal:
         self.topic = topic
         self.rejected_before = 0
         self._done: list[list[int]] = []
+        self._firsts: list[int] = []
         if self.path.exists():
             try:
                 state = json.loads(self.path.read_text())
@@ -50,25 +53,21 @@ class ImportJournal:
             except (ValueError, TypeError, KeyError) as exc:
                 raise InputFileError(f"the import journal {self.path} of {source} is damaged ({exc}); "
                                      "remove it to import the file from the start") from exc
+            self._done = _merged(sorted(self._done))
+            self._firsts = [first for first, _ in self._done]
 
     def is_done(self, line: int) -> bool:
-        # Ranges are few (usually one), so a scan is cheaper than anything cleverer.
-        return any(first <= line <= last for first, last in self._done)
+        # Usually one range; after a broker outage, a gap for every record that failed.
+        at = bisect.bisect_right(self._firsts, line) - 1
+        return at >= 0 and line <= self._done[at][1]
 
     @property
     def done_count(self) -> int:
         return sum(last - first + 1 for first, last in self._done)
 
     def mark_done(self, lines: list[int], rejected: int = 0) -> None:
-        merged = [tuple(r) for r in self._done] + [(n, n) for n in lines]
-        merged.sort()
-        ranges: list[list[int]] = []
-        for first, last in merged:
-            if ranges and first <= ranges[-1][1] + 1:
-                ranges[-1][1] = max(ranges[-1][1], last)
-            else:
-                ranges.append([first, last])
-        self._done = ranges
+        self._done = _merged(sorted([*self._done, *([n, n] for n in lines)]))
+        self._firsts = [first for first, _ in self._done]
         self.rejected_before += rejected
 
     def save(self) -> None:
@@ -78,3 +77,14 @@ class ImportJournal:
                                          "topic": self.topic, "done": self._done,
                                          "rejected": self.rejected_before}))
         os.replace(temporary, self.path)
+
+
+def _merged(ranges: list[list[int]]) -> list[list[int]]:
+    """Sorted ranges with the overlapping and adjacent ones joined."""
+    joined: list[list[int]] = []
+    for first, last in ranges:
+        if joined and first <= joined[-1][1] + 1:
+            joined[-1][1] = max(joined[-1][1], last)
+        else:
+            joined.append([first, last])
+    return joined

@@ -13,6 +13,7 @@ from tests.helpers import sample_event
 from ucwatch.core import deadletter
 from ucwatch.core.errors import RegistryError
 from ucwatch.core.exit_codes import ExitCode
+from ucwatch.producers.acks import Acknowledgements
 from ucwatch.producers.importer import FileImporter, ImportSummary
 from ucwatch.producers.journal import ImportJournal
 from ucwatch.schemas.catalog import default_catalog
@@ -87,42 +88,68 @@ class _Publisher:
         self.contract = EventContract(default_catalog())
         self._encoder = Encoder(EmbeddedRegistry(default_catalog()), self.topic)
         self._fail_on = fail_on or {}
-        self.queued: list[str] = []
+        self.refused: dict[str, object] = {}
+        """event_id -> the delivery error Kafka answers with"""
+        self.queued: list[tuple[str, bytes]] = []
+        self.acks = Acknowledgements()
         self.acknowledged: list[str] = []
 
-    def publish(self, event, *, from_text: bool = False) -> str:
+    def publish(self, event, *, from_text: bool = False, reference=None) -> str:
         schema, record = self.contract.normalize(event, from_text=from_text)
         failure = self._fail_on.get(record["event_id"])
         if failure is not None:
             raise failure
-        self._encoder.encode(schema, record)
-        self.queued.append(record["event_id"])
+        value = self._encoder.encode(schema, record)
+        self.acks.sent(value, reference)  # as EventProducer does with its tracker
+        self.queued.append((record["event_id"], value))
         return record["child_id"]
 
     def flush(self, timeout_s: float = 120.0) -> None:
-        self.acknowledged += self.queued
+        """Kafka answers every record queued: acknowledged, or the error planted for it."""
+        for event_id, value in self.queued:
+            error = self.refused.get(event_id)
+            if error is None:
+                self.acknowledged.append(event_id)
+            self.acks.on_delivery(error, _Message(value))
         self.queued = []
+
+
+class _Message:
+    """What a delivery report carries, as far as the importer reads it."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def value(self) -> bytes:
+        return self._value
 
 
 class _Letters:
     def __init__(self, fail_first: int = 0) -> None:
         self.sent: list[dict] = []
         self._fail_first = fail_first
+        self._queued: list = []
 
-    def send(self, letter: deadletter.DeadLetter) -> None:
+    def send(self, letter: deadletter.DeadLetter, on_delivery=None) -> None:
         if self._fail_first:
             self._fail_first -= 1
             raise ValueError("cannot send this one")
         self.sent.append(json.loads(letter.to_json()))
+        self._queued.append(on_delivery)
 
     def flush(self, timeout_s: float = 120.0) -> list[str]:
+        for on_delivery in self._queued:
+            if on_delivery is not None:
+                on_delivery(None, None)
+        self._queued = []
         return []
 
 
 def _import(tmp_path: Path, source: Path, publisher: _Publisher, letters: _Letters,
             checkpoint_lines: int = 50_000) -> ImportSummary:
     summary = ImportSummary()
-    FileImporter(publisher, letters, tmp_path / "journal", 16_384, checkpoint_lines).import_file(source, summary)
+    FileImporter(publisher, letters, tmp_path / "journal", 16_384, acks=publisher.acks,
+                 checkpoint_lines=checkpoint_lines).import_file(source, summary)
     return summary
 
 
@@ -244,7 +271,8 @@ def test_progress_is_reported_in_lines_of_the_file(tmp_path: Path) -> None:
             updates.append((done, total))
 
     summary = ImportSummary()
-    FileImporter(_Publisher(), _Letters(), tmp_path / "journal", 16_384).import_file(source, summary,
+    publisher = _Publisher()
+    FileImporter(publisher, _Letters(), tmp_path / "journal", 16_384, acks=publisher.acks).import_file(source, summary,
                                                                                       progress=Progress())
     assert updates == [(1024, 2500), (2048, 2500), (2500, 2500)]
 
@@ -261,3 +289,87 @@ def test_a_registry_outage_stops_the_run_and_is_no_line_s_fault(tmp_path: Path) 
     retry = _Publisher()
     _import(tmp_path, source, retry, _Letters())
     assert retry.acknowledged == [e["event_id"] for e in events[2:]]
+
+
+class _KafkaError:
+    """What librdkafka hands a delivery callback on failure."""
+
+    def str(self) -> str:
+        return "Local: Message timed out"
+
+
+def test_records_that_timed_out_keep_only_their_own_lines_out_of_the_journal(tmp_path: Path) -> None:
+    # The reported case: the broker stopped under a large file; the records in flight timed
+    # out, and the rerun republished 13,096 lines Kafka had acknowledged, because the
+    # journal recorded whole stretches. Scaled down: 30 lines, a checkpoint every 10.
+    events = [sample_event("CaseClosed", child=n) for n in range(30)]
+    source = tmp_path / "export.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events))
+    failing = {5, 17, 18}  # lines whose records Kafka did not acknowledge
+    first = _Publisher()
+    first.refused = {events[n - 1]["event_id"]: _KafkaError() for n in failing}
+    summary = _import(tmp_path, source, first, _Letters(), checkpoint_lines=10)
+    assert (summary.published, summary.undelivered, summary.exit_code) == (27, 3, ExitCode.UNDELIVERED)
+    assert summary.delivery_errors[0] == f"{source}:5: Local: Message timed out"
+
+    retry = _Publisher()
+    again = _import(tmp_path, source, retry, _Letters(), checkpoint_lines=10)
+    assert retry.acknowledged == [events[n - 1]["event_id"] for n in sorted(failing)]
+    assert (again.published, again.skipped, again.exit_code) == (3, 27, ExitCode.OK)
+    journal = ImportJournal(tmp_path / "journal", source, "lifecycle")
+    assert all(journal.is_done(n) for n in range(1, 31))
+
+
+def test_a_dead_letter_kafka_did_not_take_is_sent_again_and_nothing_else(tmp_path: Path) -> None:
+    events = [sample_event("CaseClosed", child=n) for n in range(4)]
+    source = tmp_path / "export.jsonl"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events[:2]) + "{not json\n"
+                      + "".join(json.dumps(e) + "\n" for e in events[2:]))
+
+    class RefusingLetters(_Letters):
+        def flush(self, timeout_s: float = 120.0) -> list[str]:
+            for on_delivery in self._queued:
+                on_delivery(_KafkaError(), None)
+            self._queued = []
+            return []
+
+    summary = _import(tmp_path, source, _Publisher(), RefusingLetters())
+    assert (summary.published, summary.undelivered, dict(summary.rejected)) == (4, 1, {})
+    retry, letters = _Publisher(), _Letters()
+    again = _import(tmp_path, source, retry, letters)
+    assert (retry.acknowledged, [x["line"] for x in letters.sent]) == ([], [3])
+    assert (again.skipped, dict(again.rejected), again.exit_code) == (4, {"malformed_json": 1}, ExitCode.REJECTED)
+
+
+def test_the_journal_finds_lines_among_many_gaps(tmp_path: Path) -> None:
+    source = tmp_path / "export.jsonl"
+    source.write_text("x\n" * 10)
+    journal = ImportJournal(tmp_path / "j", source, "topic")
+    journal.mark_done([n for n in range(1, 100_001) if n % 3])  # a gap every third line
+    journal.save()
+    again = ImportJournal(tmp_path / "j", source, "topic")
+    assert [again.is_done(n) for n in (1, 2, 3, 4, 99_999, 100_000, 100_001)] == \
+           [True, True, False, True, False, True, False]
+    assert again.done_count == 66_667
+
+
+def test_acknowledgements_find_each_record_s_line_by_its_value() -> None:
+    acks = Acknowledgements()
+    for line, value in ((1, b"a"), (2, b"b"), (3, b"a"), (4, b"a")):  # lines 3 and 4 repeat line 1
+        acks.sent(value, line)
+    for value, error in ((b"a", None), (b"b", _KafkaError()), (b"a", None), (b"zz", None)):
+        acks.on_delivery(error, _Message(value))
+    lines, letters, failed = acks.take()
+    assert (lines, letters, [(f.line, f.reason) for f in failed]) == ([1, 3], 0, [(2, "Local: Message timed out")])
+    assert acks.forget() == 1  # line 4 never answered: it stays out, even if answered later
+    acks.on_delivery(None, _Message(b"a"))
+    assert acks.take() == ([], 0, [])
+
+
+def test_a_dead_letter_answered_after_its_file_was_given_up_is_not_the_next_file_s() -> None:
+    acks = Acknowledgements()
+    late = acks.for_letter(7, "malformed_json")
+    acks.forget()  # the first file's last flush gave up; the next file begins
+    late(None, None)
+    acks.for_letter(3, "bad_enum")(None, None)
+    assert acks.take() == ([3], 1, [])

@@ -1,5 +1,7 @@
-"""A batch is written whole or not at all: sends confirmed, state writes confirmed, and a
-failure that leaves the worker before faust can ack or commit anything of the batch.
+"""A batch is written whole or not at all, and in an order a crash cannot break: outputs,
+then the children's states, then the partitions' clocks, each step confirmed by Kafka
+before the next one starts; a failure leaves the worker before faust can ack or commit
+anything of the batch.
 
 faust gives no error for a table write whose changelog record Kafka refuses: the write is
 queued (`send_soon`), its failure only logged, and the next commit goes past it. So
@@ -7,6 +9,37 @@ queued (`send_soon`), its failure only logged, and the next commit goes past it.
 them (`confirm`) before the batch ends. A failure anywhere in the batch's writes ends in
 `abandon_batch`: log why, then `os._exit`, since faust acks a batch even when its body
 raised, and a commit after that would skip records whose state was never written.
+
+`write_states` stores what the processors leave (processor.py, `Writes`). Crash points,
+for a worker killed while it runs, as the restarted worker (or the one that takes the
+partition over) sees them; it replays from the last committed offset:
+
+1. Killed before the batch's outputs are confirmed: no state of the batch was sent. The
+   replay makes the same records again (same ids, same contents).
+2. Killed while the states are sent: Kafka holds any subset of them (aiokafka keeps a
+   partition's records in order, but the subset does not matter), the clock is the one
+   before the batch. Each child is either stored as after the batch (its replayed events
+   are repeats and change nothing) or as before it (replayed at the same clocks, so the
+   same records again). See processor.py for why.
+3. Killed after the states are confirmed, while the clocks are sent: as 2, with every
+   state stored. The clock is sent only now, so that a durable clock always means that
+   every state of the records which moved it is durable: sent in the same step, a clock
+   ahead of the children made the replay apply their events at a later clock (another
+   `fired_at`, timers at other instants); and a state record that failed could not keep
+   the clock queued after it off Kafka.
+4. Killed after the clocks are confirmed, before faust commits: the replay finds every
+   event already in its child's history and every wake-up after the clock: it sends
+   nothing.
+5. Killed after the commit: nothing is replayed.
+
+The local store (RocksDB, which outlives the process) takes each write only once Kafka
+acknowledged its changelog record, never before: otherwise a state stored locally but
+never on the changelog would make the replay send nothing for it (its events are already
+in the local history), and the changelog would lack it for good; a worker taking the
+partition over (or a memory store) would restore an older state with the batch committed
+past it, and take the repeat of an event already handled as new. Behind the changelog
+instead (killed between the acknowledgement and the local write), the local store only
+makes the replay derive and send that state again, the same.
 """
 
 from __future__ import annotations
@@ -15,18 +48,52 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Sequence
-from typing import Any
+import weakref
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 import faust
+from faust.streams import _current_event as faust_current_event
 
 from ucwatch.core.exit_codes import ExitCode
+from ucwatch.streams.processor import Writes
 
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def writing_for(event: Any) -> Iterator[None]:
+    """Makes table writes go to `event`'s partition (store and changelog).
+
+    faust picks the partition of a table write from the current event, a context variable
+    its stream sets per event; take_events does not. Setting only the context variable,
+    and restoring it, leaves the stream's own record of its current event alone (it uses
+    that one to collect the next batch). faust-streaming 0.15 private API.
+    """
+    token = faust_current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_current_event.reset(token)
+
+
+class StateTable(Protocol):
+    """Where `write_states` stores: a changelog, and a local store that follows it."""
+
+    def send(self, writes: Mapping[str, Any], event: Any) -> None:
+        """Queues a changelog record per write, to `event`'s partition."""
+
+    def take_unconfirmed(self) -> list[Awaitable[Any]]:
+        """The changelog records queued since the last call."""
+
+    def store_locally(self, writes: Mapping[str, Any], event: Any) -> None:
+        """Makes writes whose changelog records Kafka acknowledged readable."""
+
+
 class DurableTable(faust.Table[str, Any]):
-    """A faust table that keeps the futures of the changelog records its writes queue."""
+    """A faust table that keeps the futures of the changelog records its writes queue, and
+    whose `send` / `store_locally` split a write in two (see the module's docstring)."""
 
     logger = logging.getLogger("faust.tables.durable")  # its service chatter is faust's, not ucwatch's
 
@@ -43,6 +110,35 @@ class DurableTable(faust.Table[str, Any]):
         """The changelog records queued since the last call, to be confirmed now."""
         taken, self._unconfirmed = self._unconfirmed, []
         return taken
+
+    def send(self, writes: Mapping[str, Any], event: Any) -> None:
+        """The changelog half of `table[key] = value` (faust's `on_key_set`, without the
+        TTL and sensors this table does not use); the store is left as it was."""
+        with writing_for(event):
+            for key, value in writes.items():
+                self.send_changelog(self.partition_for_key(key), key, value)
+
+    def store_locally(self, writes: Mapping[str, Any], event: Any) -> None:
+        """The store half of `table[key] = value`."""
+        with writing_for(event):
+            for key, value in writes.items():
+                self.data[key] = value
+
+
+async def write_states(table: StateTable, drained: Sequence[tuple[Writes, Any]], timeout_s: float) -> None:
+    """Stores what each processor of the batch left (its `Writes`, with an event of its
+    partition): every state, confirmed, then every clock, confirmed; the local store
+    takes each step once Kafka acknowledged it. Raises as `confirm` does."""
+    await _write_step(table, [(writes.states, event) for writes, event in drained], "state write(s)", timeout_s)
+    await _write_step(table, [(writes.clock, event) for writes, event in drained], "clock write(s)", timeout_s)
+
+
+async def _write_step(table: StateTable, step: list[tuple[dict[str, Any], Any]], what: str, timeout_s: float) -> None:
+    for writes, event in step:
+        table.send(writes, event)
+    await confirm(table.take_unconfirmed(), what, timeout_s)
+    for writes, event in step:
+        table.store_locally(writes, event)
 
 
 async def confirm(sends: Sequence[Awaitable[Any]], what: str, timeout_s: float) -> None:
@@ -66,6 +162,11 @@ def abandon_batch(records: int, failure: BaseException, *, stopping: bool) -> No
                      "committing it and resumes from its last committed offset when restarted",
                      records, type(failure).__name__, failure, exc_info=failure)
         code = ExitCode.UNDELIVERED
+    leave_now(code)
+
+
+def leave_now(code: ExitCode) -> None:
+    """Ends the process at once, its log flushed: no faust shutdown, so no ack and no commit."""
     for handler in logging.getLogger().handlers:
         handler.flush()
     sys.stderr.flush()

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
@@ -70,6 +71,27 @@ def fta_notifications(settings: Settings) -> list[dict]:
 def changelog_name(settings: Settings) -> str:
     """faust's name for the changelog topic of the worker's `children` table."""
     return f"{settings.streams.app_id}-children-changelog"
+
+
+def processed_or_explained(settings: Settings, worker: subprocess.Popen, tmp_path: Path) -> None:
+    """wait_until_processed, failing with what is left per partition and the end of the
+    worker's log (a hang under load was once left unexplained: 1 record, 240 s)."""
+    try:
+        wait_until_processed(settings, worker)
+    except (TimeoutError, RuntimeError) as failure:
+        topic = settings.topics.lifecycle
+        consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": settings.streams.app_id,
+                             "enable.auto.commit": False})
+        try:
+            committed = consumer.committed([TopicPartition(topic.name, p) for p in range(topic.partitions)], 10)
+            left: object = {tp.partition: (tp.offset, consumer.get_watermark_offsets(tp, 10)[1]) for tp in committed}
+        except KafkaException as unknown:
+            left = f"unknown ({unknown})"
+        finally:
+            consumer.close()
+        log = worker_log(settings, tmp_path)
+        raise AssertionError(f"{failure}; (committed, end) per lifecycle partition: {left}\n"
+                             f"{log.read_text(errors='replace')[-4000:] if log.exists() else ''}") from None
 
 
 def changelog_keys(settings: Settings) -> set[str]:
@@ -167,7 +189,7 @@ def test_a_state_write_kafka_refuses_stops_the_worker_without_committing(setting
     _allow_large_records(admin, changelog)
     worker = start_worker(settings, tmp_path)
     try:
-        wait_until_processed(settings, worker)
+        processed_or_explained(settings, worker, tmp_path)
     finally:
         stop_worker(worker)
     assert {e["child_id"] for e in events} <= changelog_keys(settings)
@@ -177,7 +199,7 @@ def test_a_state_write_kafka_refuses_stops_the_worker_without_committing(setting
     worker = start_worker(settings, tmp_path)  # memory store: every state comes from the changelog
     try:
         publish(settings, [fta])  # a repeat of an event already handled changes nothing
-        wait_until_processed(settings, worker)
+        processed_or_explained(settings, worker, tmp_path)
     finally:
         stop_worker(worker)
     assert len(fta_notifications(settings)) == len(sent)

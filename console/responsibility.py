@@ -23,6 +23,7 @@ whereabouts are unknown), both must act: the first one named leads.
 | WHEREABOUTS_UNKNOWN | LocationVerified, a contact | ICE, HHS | after an FTA; both are notified (OIG-24-46) |
 | STALE_CASE | any later event | OPS | no single agency: operations review the case |
 | NOTICE_UNDELIVERED | (the notifier's alert) | OPS | ucwatch's own staff fix the delivery |
+| CLOCK_STALLED | (a worker's alert: a partition's clock stopped) | OPS | ucwatch's own staff restart the ticker |
 
 A rule not in the table (a policy file may add rules) has no agency: it shows as
 ``unknown`` and the ``unknown`` filter finds it, so nothing falls out of the queue.
@@ -60,6 +61,7 @@ RESPONSIBLE: Final[dict[str, tuple[str, ...]]] = {
     "WHEREABOUTS_UNKNOWN": ("ICE", "HHS"),
     "STALE_CASE": ("OPS",),
     "NOTICE_UNDELIVERED": ("OPS",),
+    "CLOCK_STALLED": ("OPS",),
 }
 
 

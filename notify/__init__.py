@@ -13,5 +13,5 @@ delivers each notice once to the recipient's endpoints (webhooks, e-mail).
     webhook      signed HTTPS POST;  smtp: e-mail;  message: what they carry
     signature    HMAC-SHA256 signing and verifying;  ids: keys and alert ids
     budget       attempts and back-off;  pool: the sender threads
-    metrics      Prometheus metrics;  observe: metrics and log lines;  health: HTTP endpoints
+    metrics      Prometheus metrics;  observe: metrics and log lines (HTTP endpoints: core.health)
 """

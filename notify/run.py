@@ -14,11 +14,11 @@ import signal
 import threading
 
 from ucwatch.core.errors import SettingsError, TopicMissing
+from ucwatch.core.health import HealthServer, Heartbeat
 from ucwatch.core.kafka_admin import wait_for_kafka
 from ucwatch.core.settings import Settings
 from ucwatch.notify.coordinator import Coordinator
 from ucwatch.notify.endpoints import Sender, budget, build_senders
-from ucwatch.notify.health import HealthServer, Heartbeat
 from ucwatch.notify.lag import LagProbe
 from ucwatch.notify.metrics import NotifyMetrics
 from ucwatch.notify.notifier import Notifier
@@ -69,7 +69,8 @@ def _run(settings: Settings, senders: list[Sender], stop: threading.Event) -> No
             return False, "Kafka does not acknowledge writes"
         return True, f"partitions {coordinator.partitions} of {settings.topics.notifications.name}"
 
-    health = HealthServer(metrics.registry, heartbeat.check, ready, settings.notify.metrics_port).start()
+    health = HealthServer(metrics.registry, heartbeat.check, ready, settings.notify.metrics_port,
+                          settings.notify.metrics_host).start()
     log.warning("notifier: %s; retries %s; metrics and health at %s",
                 ", ".join(f"{s.endpoint.recipient} by {s.endpoint.name}" for s in senders), budget_text, health.url)
     try:

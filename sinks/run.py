@@ -22,7 +22,9 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from ucwatch.core.errors import KafkaUnavailable, TopicMissing
+from ucwatch.core.errors import KafkaUnavailable, SettingsError, TopicMissing
+from ucwatch.core.group_lag import GroupLag
+from ucwatch.core.health import serve_health
 from ucwatch.core.kafka_admin import client_config, kafka_reason
 from ucwatch.core.retry import Backoff, RetryExhausted, retry
 from ucwatch.core.settings import Settings
@@ -76,6 +78,8 @@ def run_sink(settings: Settings, *, until_caught_up: bool = False,
              stop: threading.Event | None = None) -> SinkStats:
     """Lands records until stopped (or caught up); `alongside` is entered once migrated."""
     stop = stop or threading.Event()
+    if not 0 <= settings.sink.metrics_port <= 65535:
+        raise SettingsError("setting sink.metrics_port must be a port number (0: any free port)")
     _stop_on_signals(stop)
     try:
         check_topics(settings, stop)
@@ -90,6 +94,7 @@ def run_sink(settings: Settings, *, until_caught_up: bool = False,
             writer = BatchWriter(client, settings.clickhouse.database,
                                  {t.table: t for t in topic_targets(settings).values()})
             sink = Sink(settings, writer, ConfluentClients(settings), stop=stop)
+            _serve_metrics(settings, sink, cleanup)
             started = time.monotonic()
             stats = sink.run(until_caught_up=until_caught_up)
             log.info("landed %s in %.1f s (%d dead-lettered, %d batches written again after a restart)",
@@ -98,6 +103,16 @@ def run_sink(settings: Settings, *, until_caught_up: bool = False,
     except RetryExhausted as exc:
         log.warning("stopped while waiting for %s", waited_for(exc))
         return SinkStats()
+
+
+def _serve_metrics(settings: Settings, sink: Sink, cleanup: ExitStack) -> None:
+    """/metrics, /healthz, /readyz (sinks/metrics.py) and the consumer lag, until the sink ends."""
+    metrics = sink.metrics
+    lag = GroupLag(settings, settings.sink.group_id, metrics.consumer_lag, lambda: sink.held).start()
+    cleanup.callback(lag.close)
+    server = serve_health(metrics.registry, metrics.heartbeat.check, sink.ready, settings.sink.metrics_port,
+                          what="sink", logger=log, host=settings.sink.metrics_host)
+    cleanup.callback(server.stop)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

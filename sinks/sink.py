@@ -1,5 +1,5 @@
-"""The ClickHouse sink: lifecycle events, alerts, notifications, child state and the
-console's actions, landed.
+"""The ClickHouse sink: lifecycle events, alerts, notifications, child state, the
+console's actions and the audit trail, landed.
 
 One consumer (group `sink.group_id`) reads the landed topics (sinks/rows.py,
 `topic_targets`), through sinks/consumer.py. Each record goes into the
@@ -25,7 +25,8 @@ Each pass of the loop, in this order (the crash semantics follow from it):
 - Killed during 2 (before or during an insert): the ledger holds the batch's range. On
   restart (partition assignment) the ranges at or after the committed offset are formed
   again, record for record, and written with the same tokens: ClickHouse drops the blocks
-  it already has and writes the ones a killed insert did not finish.
+  it already has and writes the ones a killed insert did not finish; rows a stale
+  deduplication entry made it drop are then found missing and inserted (sinks/writer.py).
 - Killed during 3: dead letters may be sent twice (they carry topic:partition:offset).
 - Killed during 4, or a commit refused: as during 2; every replayed insert is dropped as a
   duplicate. A commit is never retried blindly and never blocks the loop, so the consumer
@@ -58,6 +59,7 @@ from ucwatch.sinks.compaction import CompactionSchedule
 from ucwatch.sinks.conditions import Condition
 from ucwatch.sinks.consumer import GroupConsumer, is_fatal
 from ucwatch.sinks.deadletters import DeadLetters
+from ucwatch.sinks.metrics import SinkMetrics
 from ucwatch.sinks.partition import PartitionBatches
 from ucwatch.sinks.records import RecordRows, default_decoder
 from ucwatch.sinks.replay import Range, plan
@@ -104,8 +106,12 @@ class SinkStats:
 
 class Sink:
     def __init__(self, settings: Settings, store: Store, kafka: KafkaClients, *,
-                 decoder: Decoder | None = None, stop: threading.Event | None = None) -> None:
+                 decoder: Decoder | None = None, stop: threading.Event | None = None,
+                 metrics: SinkMetrics | None = None) -> None:
         self._settings = settings
+        self.metrics = metrics or SinkMetrics()
+        self.held: tuple[Key, ...] = ()
+        """The partitions held, as a snapshot other threads may read (lag, readiness)."""
         self._targets = topic_targets(settings)
         self._store = store
         self._stop = stop or threading.Event()
@@ -128,6 +134,7 @@ class Sink:
         self._group.subscribe()
         try:
             while not self._stop.is_set():
+                self.metrics.heartbeat.beat()
                 for message in self._group.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S):  # 1
                     self._take(message)
                 self._finish_round(timeout_s=0)                                       # 3
@@ -152,6 +159,14 @@ class Sink:
     def stop(self) -> None:
         self._stop.set()
 
+    def ready(self) -> tuple[bool, str]:
+        """/readyz: partitions assigned and ClickHouse answering."""
+        if not self.held:
+            return False, "waiting for the consumer group to assign partitions"
+        if self._clickhouse.active:
+            return False, "ClickHouse cannot be reached (retrying)"
+        return True, f"{len(self.held)} partition(s) held"
+
     def caught_up(self) -> bool:
         return bool(self._partitions) and all(p.settled() for p in self._partitions.values()) \
             and not self._ready and self._round is None and self._group.committer.idle
@@ -172,6 +187,7 @@ class Sink:
                 log.info("%s:%d: %d ledgered batch(es) not committed; reading again from offset %d", tp.topic,
                          tp.partition, len(replay.in_doubt), tp.offset)
         self._group.assign(committed)
+        self._held_changed()
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # The round being written is finished and committed while the partitions are still
@@ -199,6 +215,11 @@ class Sink:
             self._partitions.pop(key, None)
         self._group.committer.forget(keys)
         self._ready = [b for b in self._ready if (b.topic, b.partition) in self._partitions]
+        self._held_changed()
+
+    def _held_changed(self) -> None:
+        self.held = tuple(self._partitions)
+        self.metrics.partitions.set(len(self.held))
 
     # -- records --------------------------------------------------------------------------
     def _take(self, message: Any) -> None:
@@ -240,7 +261,8 @@ class Sink:
 
     def _write(self, batch: Batch) -> list[Refused]:
         """On the writer thread: one batch, retried while ClickHouse cannot be reached."""
-        return self._with_clickhouse(partial(self._store.write, batch))
+        with self.metrics.insert_seconds.labels(batch.table).time():
+            return self._with_clickhouse(partial(self._store.write, batch))
 
     def _finish_round(self, timeout_s: float | None) -> bool:
         """Step 3 once the round is written (waiting up to `timeout_s`, None: until it is or
@@ -283,6 +305,9 @@ class Sink:
         self.stats.batches += 1
         self.stats.replayed_batches += batch.is_replay()
         self.stats.rows[batch.table] = self.stats.rows.get(batch.table, 0) + len(batch.rows)
+        self.metrics.rows.labels(batch.table).inc(len(batch.rows))
+        if batch.is_replay():
+            self.metrics.replayed.inc()
         if batch.table == EVENTS.table:
             self._compaction.landed(len(batch.rows))
 

@@ -5,7 +5,9 @@
 - `pseudonym`: keyed-HMAC tokens instead of A-numbers and names.
 - `kafka_admin`: client configuration, waiting for the broker, creating topics.
 - `topic_reader`: reading a topic from the beginning to its end.
-- `progress`: how far a consumer group has committed (lag).
+- `progress`: how far a consumer group has committed (lag); `group_lag`: the same per
+  partition, as a Prometheus gauge.
+- `health`: /metrics, /healthz and /readyz of a long-running process (prometheus-client).
 - `deadletter`: the dead-letter record and its writer, for every component.
 - `audit`: who read or did what, written to the audit topic.
 - `retry`: the one back-off loop; `progress_bar`: progress of a long command, on stderr.

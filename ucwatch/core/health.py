@@ -1,12 +1,20 @@
-"""/metrics, /healthz and /readyz of a long-running process, on a loopback port.
+"""/metrics, /healthz and /readyz of a long-running process (worker, sink, notifier), on
+a port of loopback (or of the host given: 0.0.0.0 in a pod, for Prometheus).
 
 /healthz answers 200 while the main loop keeps turning (503 once it has not for
-`stall_s`); /readyz answers 200 once the process does its job (for the notifier: it has
-partitions and has read their delivery log), 503 with the reason otherwise.
+`stall_s`); /readyz answers 200 once the process does its job (the notifier: it has
+partitions and has read their delivery log; a worker: partitions assigned and its table
+recovered; the sink: partitions assigned, ClickHouse answering), 503 with the reason
+otherwise. The console serves the same three paths from its own web server (console/web.py).
+
+`serve_health` binds the configured port, or any free one when it is taken (several
+workers of `ucwatch run` on one host share one settings file): the address is logged.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +24,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 Check = Callable[[], tuple[bool, str]]
+log = logging.getLogger("ucwatch.health")
 
 
 class Heartbeat:
@@ -76,3 +85,20 @@ def _handler(registry: CollectorRegistry, live: Check, ready: Check) -> type[Bas
             self.wfile.write(body)
 
     return Handler
+
+
+def serve_health(registry: CollectorRegistry, live: Check, ready: Check, port: int, *, what: str,
+                 logger: logging.Logger = log, host: str = "127.0.0.1") -> HealthServer:
+    """A started HealthServer on `port` (0: any free port), or on any free port with a warning
+    when `port` is taken; its address is logged (on `logger`) either way."""
+    try:
+        server = HealthServer(registry, live, ready, port, host)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or port == 0:
+            raise
+        server = HealthServer(registry, live, ready, 0, host)
+        logger.warning("%s: port %d is taken (another process of this host?); metrics and health at %s instead",
+                    what, port, server.url)
+    else:
+        logger.info("%s: metrics and health at %s", what, server.url)
+    return server.start()

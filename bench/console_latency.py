@@ -30,7 +30,7 @@ from confluent_kafka import Producer
 
 from ucwatch.console.roles import Role
 from ucwatch.console.users import UserStore, users_path
-from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
 from ucwatch.core.settings import KafkaSettings, Settings, TopicsSettings
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
@@ -134,7 +134,7 @@ def _publish(settings: Settings, rate: float, seconds: float) -> dict[str, float
     topic = settings.topics.alerts.name
     encoder = Encoder(EmbeddedRegistry(catalog), topic)
     schema = catalog.latest("AlertChanged", "alerts")
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "partitioner": "murmur2_random",
+    producer = Producer({**client_config(settings), "partitioner": "murmur2_random",
                          "linger.ms": 0, "acks": "all"})
     sent: dict[str, float] = {}
     count = int(rate * seconds)

@@ -33,7 +33,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
 from ucwatch.core.settings import KafkaSettings, Settings, TopicsSettings
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
@@ -122,7 +122,7 @@ def main() -> None:
                         topics=TopicsSettings().prefixed(f"bench-{tag}"))
     admin = wait_for_kafka(settings)
     ensure_topics(admin, settings)
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "linger.ms": 5})
+    producer = Producer({**client_config(settings), "linger.ms": 5})
     encoder = Encoder(EmbeddedRegistry(default_catalog()), settings.topics.notifications.name)
     receiver = Receiver()
     ids = _publish(settings, producer, encoder, 0, args.notices)

@@ -21,6 +21,8 @@ PALETTE = ("#1f5fbf", "#d9480f", "#1a7f37", "#b98900", "#7048e8", "#0c8599", "#c
 SEVERITY_COLOURS = {"CRITICAL": "#b42318", "HIGH": "#d9480f", "MEDIUM": "#b98900", "LOW": "#4a6b8a"}
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 MARGIN_TOP, MARGIN_BOTTOM, MARGIN_RIGHT = 28, 38, 12
+MAX_BAR = 56
+"""The widest a bar (or a stack) is drawn: a lone bar across the whole chart reads as a block."""
 AXIS_COLOUR, GRID_COLOUR, INK = "#667085", "#e4e7ec", "#1d2430"
 
 
@@ -48,10 +50,29 @@ def ticks(top: float, count: int = 4) -> list[float]:
     return [top * i / count for i in range(count + 1)]
 
 
+def axis_ticks(top: float, whole: bool) -> list[float]:
+    """The ticks of an axis up to `top` (a `nice_ceiling`): four intervals, or for counts
+    (`whole`) as many as keep every tick a whole number (no 2.5 alerts)."""
+    if whole:
+        count = next((n for n in (4, 5, 2) if top % n == 0 and _round_step(top / n)), 1)
+        return ticks(top, count)
+    return ticks(top)
+
+
+def _round_step(step: float) -> bool:
+    """1, 2 or 5 times a power of ten (steps of 125 or 4 read badly)."""
+    mantissa = step / 10.0 ** math.floor(math.log10(step))
+    return any(abs(mantissa - m) < 1e-9 for m in (1, 2, 5))
+
+
 def fmt(value: float) -> str:
-    """A number for an axis or a tooltip: thousands separated, at most one decimal."""
+    """A number for an axis or a tooltip: thousands separated, at most one decimal (two
+    below 1: 0.25)."""
     if abs(value - round(value)) < 1e-9:
         return f"{round(value):,}"
+    if abs(value) < 1:
+        text = f"{value:.2f}".rstrip("0").rstrip(".")
+        return text if text not in ("0", "-0") else f"{value:.1g}"
     return f"{value:,.1f}"
 
 
@@ -62,14 +83,15 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str
         return _no_data(title, width)
     colours = _colours(series)
     top = nice_ceiling(_maximum(series, stacked))
-    left = _left_margin(top, unit)
+    marks = axis_ticks(top, _whole(series))
+    left = _left_margin(marks, unit)
     plot_w, plot_h = width - left - MARGIN_RIGHT, height - MARGIN_TOP - MARGIN_BOTTOM
     band = plot_w / len(categories)
     every = label_every or _label_every(categories, plot_w)
-    parts = _frame(title, height, top, left, plot_w, unit=unit)
+    parts = _frame(title, height, marks, left, plot_w, unit=unit)
+    inner = min(band * 0.8, MAX_BAR * (1 if stacked else len(series)))
     for i, category in enumerate(categories):
         x0 = left + i * band
-        inner = band * 0.8
         base = 0.0
         for j, one in enumerate(series):
             value = one.values[i]
@@ -77,11 +99,11 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str
                 continue
             h = value / top * plot_h
             if stacked:
-                x, w, y = x0 + band * 0.1, inner, MARGIN_TOP + plot_h - (base + value) / top * plot_h
+                x, w, y = x0 + (band - inner) / 2, inner, MARGIN_TOP + plot_h - (base + value) / top * plot_h
                 base += value
             else:
                 w = inner / len(series)
-                x, y = x0 + band * 0.1 + j * w, MARGIN_TOP + plot_h - h
+                x, y = x0 + (band - inner) / 2 + j * w, MARGIN_TOP + plot_h - h
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w - 1, 1):.1f}" height="{h:.1f}" '
                          f'fill="{colours[j]}"><title>{escape(category)}, {escape(one.name)}: '
                          f'{fmt(value)}{escape(unit)}</title></rect>')
@@ -94,16 +116,21 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str
 
 def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: str, width: int = 640,
                height: int = 260, unit: str = "", label_every: int = 0) -> Markup:
-    """One line per series across the categories (a gap where a value is None)."""
+    """One line per series across the categories (a gap where a value is None). With one
+    category a line has no length and the series' points would sit on each other: bars."""
     if _empty(categories, series):
         return _no_data(title, width)
+    if len(categories) == 1:
+        return bar_chart(categories, series, title=title, width=width, height=height, unit=unit,
+                         label_every=label_every)
     colours = _colours(series)
     top = nice_ceiling(_maximum(series, False))
-    left = _left_margin(top, unit)
+    marks = axis_ticks(top, _whole(series))
+    left = _left_margin(marks, unit)
     plot_w, plot_h = width - left - MARGIN_RIGHT, height - MARGIN_TOP - MARGIN_BOTTOM
     step = plot_w / len(categories)  # each point in the middle of its category's band: no label cut at the edges
     every = label_every or _label_every(categories, plot_w)
-    parts = _frame(title, height, top, left, plot_w, unit=unit)
+    parts = _frame(title, height, marks, left, plot_w, unit=unit)
     for i, category in enumerate(categories):
         if i % every == 0:
             parts.append(f'<text x="{left + (i + 0.5) * step:.1f}" y="{MARGIN_TOP + plot_h + 14}" text-anchor="middle" '
@@ -143,7 +170,7 @@ def hbar_chart(categories: Sequence[str], series: Sequence[Series], *, title: st
     height = MARGIN_TOP + row_height * len(categories) + MARGIN_BOTTOM
     plot_w, plot_h = width - left - MARGIN_RIGHT - 40, row_height * len(categories)
     parts = [_title(title)]
-    for tick in ticks(top):
+    for tick in axis_ticks(top, _whole(series)):
         x = left + tick / top * plot_w
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_TOP}" y2="{MARGIN_TOP + plot_h}" '
                      f'stroke="{GRID_COLOUR}"/>')
@@ -178,13 +205,14 @@ def _label_every(categories: Sequence[str], plot_w: float) -> int:
 
 def text_width(text: str) -> float:
     """About how wide `text` is at the charts' 11 px font (capitals and digits are wider)."""
-    return sum(7.4 if ch.isupper() or ch.isdigit() or ch in "_%" else 6.6 for ch in text)
+    return sum(8.0 if ch.isupper() or ch.isdigit() or ch in "_%" else 6.6 for ch in text)
 
 
-def _frame(title: str, height: int, top: float, left: float, plot_w: float, *, unit: str) -> list[str]:
+def _frame(title: str, height: int, marks: list[float], left: float, plot_w: float, *, unit: str) -> list[str]:
     plot_h = height - MARGIN_TOP - MARGIN_BOTTOM
+    top = marks[-1]
     parts = [_title(title)]
-    for tick in ticks(top):
+    for tick in marks:
         y = MARGIN_TOP + plot_h - tick / top * plot_h
         parts.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID_COLOUR}"/>')
         parts.append(f'<text x="{left - 5:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="{AXIS_COLOUR}">'
@@ -229,8 +257,14 @@ def _maximum(series: Sequence[Series], stacked: bool) -> float:
     return max((v for s in series for v in s.values if v is not None), default=0.0)
 
 
-def _left_margin(top: float, unit: str) -> float:
-    return 14 + 6.5 * len(fmt(top) + unit)
+def _left_margin(marks: list[float], unit: str) -> float:
+    """Room for the widest tick label."""
+    return 14 + 6.5 * max(len(fmt(tick) + unit) for tick in marks)
+
+
+def _whole(series: Sequence[Series]) -> bool:
+    """Whether every value is a whole number (counts): the axis then has whole ticks only."""
+    return all(v is None or float(v).is_integer() for s in series for v in s.values)
 
 
 def _colours(series: Sequence[Series]) -> list[str]:

@@ -5,8 +5,8 @@ delivered (notice-deliveries topic).
 Pure, like `console.fold`: decoded records go in, views come out. Kept small per child:
 
 - the snapshot: only the fields a page or a filter shows (custody, contact and court
-  status, next hearing, last contact, as of); a later snapshot (by ``as_of``, then by
-  arrival) replaces an earlier one, as compaction would;
+  status, the US state of release, next hearing, last contact, as of); a later snapshot
+  (by ``as_of``, then by arrival) replaces an earlier one, as compaction would;
 - notices: one per ``notification_id`` (the detector may repeat a notice after a crash);
 - deliveries: the latest outcome per notice and endpoint, final outcomes (DELIVERED,
   GAVE_UP) winning over a FAILED attempt read after them.
@@ -40,12 +40,16 @@ class Snapshot:
     next_hearing_at: datetime | None
     last_contact_at: datetime | None
     as_of: datetime
+    release_state: str | None = None
+    """The US state of the child's last release to a sponsor (snapshot v2; None before a
+    release and in v1 snapshots)."""
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Snapshot:
         return cls(custody_status=str(record["custody_status"]), contact_status=str(record["contact_status"]),
                    court_status=str(record["court_status"]), next_hearing_at=_maybe(record.get("next_hearing_at")),
-                   last_contact_at=_maybe(record.get("last_contact_at")), as_of=_aware(record["as_of"]))
+                   last_contact_at=_maybe(record.get("last_contact_at")), as_of=_aware(record["as_of"]),
+                   release_state=record.get("release_state"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,9 @@ class ChildrenState:
     notices: dict[str, list[Notice]] = field(default_factory=lambda: defaultdict(list))
     deliveries: dict[str, dict[str, Delivery]] = field(default_factory=lambda: defaultdict(dict))
     """notification_id -> endpoint -> its latest delivery record."""
+    release_states: set[str] = field(default_factory=set)
+    """Every US state of release read in a snapshot: the queue filter's choices, kept as
+    snapshots arrive so that a queue view does not look up every alert's child for them."""
     _notice_ids: set[str] = field(default_factory=set)
 
     def apply_snapshot(self, child_id: str, snapshot: Snapshot) -> bool:
@@ -100,6 +107,8 @@ class ChildrenState:
         if kept is not None and kept.as_of > snapshot.as_of:
             return False
         self.snapshots[child_id] = snapshot
+        if snapshot.release_state:
+            self.release_states.add(snapshot.release_state)
         return True
 
     def apply_notice(self, notice: Notice) -> bool:
@@ -120,6 +129,11 @@ class ChildrenState:
     def custody(self, child_id: str) -> str:
         snapshot = self.snapshots.get(child_id)
         return snapshot.custody_status if snapshot else ""
+
+    def release_state(self, child_id: str) -> str:
+        """The US state the child was last released to; empty when unknown."""
+        snapshot = self.snapshots.get(child_id)
+        return (snapshot.release_state or "") if snapshot else ""
 
     def child_notices(self, child_id: str) -> list[tuple[Notice, list[Delivery]]]:
         """The child's notices in event time, each with its delivery per endpoint."""

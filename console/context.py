@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ucwatch.console.auditlog import RecentAudit
+from ucwatch.console.audit_trail import AuditReader, not_configured
 from ucwatch.console.children import ChildrenState
 from ucwatch.console.fold import ConsoleState
 from ucwatch.console.history import ChildHistory
@@ -53,8 +53,9 @@ class Console:
     state: ConsoleState = field(default_factory=ConsoleState)
     children: ChildrenState = field(default_factory=ChildrenState)
     """Snapshots, notices and deliveries per child (`console.children`)."""
-    audit_log: RecentAudit = field(default_factory=RecentAudit)
-    """The audit topic's latest entries, for the admin page."""
+    audit: AuditReader = not_configured
+    """A page of the audit trail from ClickHouse (`console.audit_trail.read_audit`), for the
+    admin page."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Views computed from the state, keyed by name, with the state version they are of
     (read and written under `lock`)."""

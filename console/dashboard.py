@@ -66,6 +66,9 @@ def _charts(over_time: OpenOverTime, times: list[RuleTimes], notices: dict[str, 
     by_severity = [Series(s.lower(), values, SEVERITY_COLOURS[s]) for s, values in over_time.by_severity.items()]
     by_rule = [Series(rule, values) for rule, values in over_time.by_rule.items()]
     acknowledged = [t for t in times if t.acknowledged]
+    unit_name, unit, per_hour = duration_unit([t.ack_p90_h or 0.0 for t in acknowledged])
+    ack_median = [(t.ack_median_h or 0.0) * per_hour for t in acknowledged]
+    ack_p90 = [(t.ack_p90_h or 0.0) * per_hour for t in acknowledged]
     resolved = [t for t in times if t.resolved]
     recipients = sorted(notices)
     outcomes = [o for o in DELIVERY_COLOURS if any(notices[r].get(o) for r in recipients)]
@@ -76,9 +79,10 @@ def _charts(over_time: OpenOverTime, times: list[RuleTimes], notices: dict[str, 
                               title="Open alerts by severity (at the end of each period, event time)"),
         "rule": line_chart(over_time.labels, by_rule, width=1300, title="Open alerts by rule (event time)"),
         "acknowledge": hbar_chart([t.rule for t in acknowledged],
-                                  [Series("median", [t.ack_median_h for t in acknowledged], "#1f5fbf"),
-                                   Series("90th percentile", [t.ack_p90_h for t in acknowledged], "#98a2b3")],
-                                  title="Hours to acknowledge, by rule (wall clock)", unit=" h", width=440),
+                                  [Series("median", ack_median, "#1f5fbf"),
+                                   Series("90th percentile", ack_p90, "#98a2b3")],
+                                  title=f"{unit_name} to acknowledge, by rule (wall clock)", unit=f" {unit}",
+                                  width=440),
         "resolve": hbar_chart([t.rule for t in resolved],
                               [Series("median", [t.resolve_median_h and t.resolve_median_h / 24 for t in resolved],
                                       "#1a7f37"),
@@ -88,6 +92,16 @@ def _charts(over_time: OpenOverTime, times: list[RuleTimes], notices: dict[str, 
         "notices": bar_chart(recipients, delivered,
                              stacked=True, width=440, title="Notices sent, by agency and delivery"),
     }
+
+
+def duration_unit(hours: list[float]) -> tuple[str, str, float]:
+    """(name, symbol, how many in an hour) of the largest of hours, minutes and seconds in
+    which the longest of `hours` is at least 1: acknowledging in seconds is not "0.0 h"."""
+    longest = max(hours, default=1.0)  # nothing acknowledged yet: hours, the usual unit
+    for name, symbol, per_hour in (("Hours", "h", 1.0), ("Minutes", "min", 60.0)):
+        if longest * per_hour >= 1:
+            return name, symbol, per_hour
+    return "Seconds", "s", 3600.0
 
 
 def _oversight_charts(figures: dict[str, Any] | None) -> dict[str, Markup]:

@@ -27,7 +27,6 @@ from typing import Any
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, Message, TopicPartition
 
 from ucwatch.console.actions import Action
-from ucwatch.console.auditlog import KEEP, RecentAudit
 from ucwatch.console.children import ChildrenState, Delivery, Notice, Snapshot
 from ucwatch.console.fold import AlertChange, ConsoleState
 from ucwatch.console.metrics import ConsoleMetrics
@@ -47,14 +46,12 @@ LAG_EVERY_S = 5.0
 
 class Feed:
     def __init__(self, settings: Settings, state: ConsoleState, lock: threading.Lock, publish: Publish, *,
-                 children: ChildrenState | None = None, audit: RecentAudit | None = None,
-                 metrics: ConsoleMetrics | None = None) -> None:
+                 children: ChildrenState | None = None, metrics: ConsoleMetrics | None = None) -> None:
         self._settings = settings
         self._state = state
         self._lock = lock
         self._publish = publish
         self._children = children if children is not None else ChildrenState()
-        self._audit_log = audit if audit is not None else RecentAudit()
         self._metrics = metrics
         topics = settings.topics
         self._alerts = topics.alerts.name
@@ -62,9 +59,7 @@ class Feed:
         self._child_state = topics.child_state.name
         self._notifications = topics.notifications.name
         self._deliveries = topics.deliveries.name
-        self._audit = topics.audit.name
-        self._topics = (self._alerts, self._actions, self._child_state, self._notifications, self._deliveries,
-                        self._audit)
+        self._topics = (self._alerts, self._actions, self._child_state, self._notifications, self._deliveries)
         self.last_record_ms: int | None = None
         if metrics is not None:
             metrics.record_age.set_function(self._record_age)
@@ -114,8 +109,7 @@ class Feed:
             consumer.close()
 
     def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
-        """Assigns every topic from its start (the audit topic: its last `KEEP` records) once
-        they exist; the end offsets still to reach."""
+        """Assigns every topic from its start once they exist; the end offsets still to reach."""
         while True:
             topics = consumer.list_topics(timeout=10).topics
             missing = [t for t in self._topics if t not in topics or topics[t].error is not None]
@@ -128,9 +122,8 @@ class Feed:
         for topic in self._topics:
             for partition in topics[topic].partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                start = max(low, high - KEEP) if topic == self._audit else low
-                assignment.append(TopicPartition(topic, partition, start))
-                if high > start:
+                assignment.append(TopicPartition(topic, partition, low))
+                if high > low:
                     ends[(topic, partition)] = high
         self.waiting_for = f"reading {', '.join(self._topics)}"
         consumer.assign(assignment)
@@ -178,9 +171,6 @@ class Feed:
             del ends[key]
 
     def _apply(self, topic: str, value: bytes, arrived: datetime | None) -> None:
-        if topic == self._audit:
-            self._audit_log.add(value)
-            return
         record = self._decoder.decode(value)
         if topic in (self._child_state, self._notifications, self._deliveries):
             with self._lock:

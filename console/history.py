@@ -28,7 +28,8 @@ from ucwatch.sinks.errors import ClickHouseError
 
 EVENT_COLUMNS = ("occurred_at", "recorded_at", "event_type", "source", "state", "address_quality", "outcome",
                  "contact_type", "reached", "hearing_id", "hearing_at", "court_code")
-STATE_COLUMNS = ("custody_status", "contact_status", "court_status", "next_hearing_at", "last_contact_at", "as_of")
+STATE_COLUMNS = ("custody_status", "contact_status", "court_status", "release_state", "next_hearing_at",
+                 "last_contact_at", "as_of")
 MAX_EVENTS = 1000
 
 
@@ -59,7 +60,7 @@ def child_history(settings: Settings, child_id: str) -> ChildHistory:
     try:
         run = analyst_rows(settings)
         if run is None:
-            return ChildHistory(unavailable=f"{NO_SINK}, so the lifecycle events are not shown")
+            return ChildHistory(unavailable=NO_SINK)
         states = run(state_query(child_id))
         return ChildHistory(events=run(events_query(child_id)), state=states[0] if states else None)
     except ClickHouseError as exc:

@@ -36,7 +36,7 @@ def oversight_figures(settings: Settings, as_of: datetime) -> Oversight:
     try:
         rows = analyst_rows(settings)
         if rows is None:
-            return Oversight(None, f"{NO_SINK}, so the oversight figures are not shown")
+            return Oversight(None, NO_SINK)
         return Oversight(oversight_from(rows, settings.clickhouse.database, as_of))
     except ClickHouseError as exc:
         return Oversight(None, f"ClickHouse could not be read: {exc}")

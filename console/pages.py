@@ -21,7 +21,7 @@ from ucwatch.console.actions import CHILD_TOKEN, CloseReason, FollowUpOutcome
 from ucwatch.console.children import RELEASE_FILTERS
 from ucwatch.console.fold import triage
 from ucwatch.console.notices import thread_notices, withdrawal
-from ucwatch.console.queue import AGE_FILTERS, TRIAGE_FILTERS, QueueFilter, queue_page
+from ucwatch.console.queue import AGE_FILTERS, NO_STATE, TRIAGE_FILTERS, QueueFilter, queue_page
 from ucwatch.console.responsibility import AGENCIES, AGENCY_NAMES, UNKNOWN, agencies_for
 from ucwatch.console.roles import ALLOWED_ACTIONS
 from ucwatch.console.sessions import Session
@@ -141,14 +141,15 @@ def _queue_context(request: Request, wanted: QueueFilter) -> dict[str, Any]:
     now = console.now()
     with console.lock:
         page = queue_page(console.state, wanted, now, console.settings.console.page_size, console.children)
-        custody = {row.entry.latest.child_id: console.children.custody(row.entry.latest.child_id)
-                   for row in page.rows if row.entry.latest is not None}
+        children = [row.entry.latest.child_id for row in page.rows if row.entry.latest is not None]
+        custody = {child_id: console.children.custody(child_id) for child_id in children}
+        release_state = {child_id: console.children.release_state(child_id) for child_id in children}
     ready, reason = console.ready()
     query = {k: v for k, v in request.query_params.items() if k != "page"}
     return {"page": page, "wanted": wanted, "triage_filters": list(TRIAGE_FILTERS), "ready": ready,
             "not_ready": reason, "query": query, "agencies": [*AGENCIES, UNKNOWN], "agency_names": AGENCY_NAMES,
             "releases": list(RELEASE_FILTERS), "ages": list(AGE_FILTERS), "agencies_for": agencies_for,
-            "custody": custody, "now": now}
+            "custody": custody, "release_state": release_state, "no_state": NO_STATE, "now": now}
 
 
 async def audit_view(request: Request, session: Session, what: str, child_id: str | None,
@@ -165,10 +166,17 @@ async def audit_view(request: Request, session: Session, what: str, child_id: st
 def _action_detail(action: Any) -> str:
     parts = [f"by {action.actor}"]
     for label, value in (("to", action.assignee), ("until", action.snoozed_until and action.snoozed_until.date()),
-                         ("outcome", action.outcome), ("reason", action.close_reason), ("note", action.note)):
+                         ("outcome:", _words(action.outcome)), ("reason:", _words(action.close_reason))):
         if value:
             parts.append(f"{label} {value}")
+    if action.note:
+        parts.append(f"note: “{action.note}”")
     return "; ".join(parts)
+
+
+def _words(choice: Any) -> str:
+    """An enum's value as words: LOCATED_HOME_VISIT_DONE -> located home visit done."""
+    return str(choice.value).replace("_", " ").lower() if choice is not None else ""
 
 
 def _notice_detail(reason: str, status: str, deliveries: list[Any]) -> str:

@@ -5,13 +5,16 @@ severity, the newest change first. The counts per severity are of the alerts mat
 every filter but severity, so that clicking a count narrows the list to it.
 
 Filters: severity, rule, agency responsible (`console.responsibility`), release (the
-child's custody status in its latest snapshot, `console.children.RELEASE_FILTERS`), age
-(from the alert's opening, in event time, to now, `AGE_FILTERS`), assignee and triage.
+child's custody status in its latest snapshot, `console.children.RELEASE_FILTERS`), state
+of release (the US state of the child's last release to a sponsor, from the same
+snapshot; `NO_STATE` for a child with none known), age (from the alert's opening, in
+event time, to now, `AGE_FILTERS`), assignee and triage.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +38,9 @@ AGE_FILTERS: dict[str, tuple[timedelta, timedelta | None]] = {
 }
 """Age of an alert (now minus its opening): at least the first, less than the second."""
 UNASSIGNED = "-"
+NO_STATE = "none"
+"""The state-of-release filter's value for children with no release state known."""
+US_STATE = re.compile(r"^[A-Z]{2}\Z")
 UNTOUCHED = TriageView(Triage.NEW, None, None, None, None)
 """The triage of an alert nobody acted on (what `triage` gives it), without computing it."""
 
@@ -45,6 +51,8 @@ class QueueFilter:
     rule: str = ""
     agency: str = ""
     release: str = ""
+    state: str = ""
+    """A US state code (the state of release), `NO_STATE`, or empty for any."""
     age: str = ""
     assignee: str = ""
     """A user or team name, `UNASSIGNED`, or empty for any."""
@@ -61,9 +69,11 @@ class QueueFilter:
         except ValueError:
             page = 1
         agency, release, age = params.get("agency", ""), params.get("release", ""), params.get("age", "")
+        state = params.get("state", "")
         return cls(severity=severity if severity in SEVERITIES else "", rule=params.get("rule", "")[:60],
                    agency=agency if agency in (*AGENCIES, UNKNOWN) else "",
                    release=release if release in RELEASE_FILTERS else "",
+                   state=state if state == NO_STATE or US_STATE.match(state) else "",
                    age=age if age in AGE_FILTERS else "",
                    assignee=params.get("assignee", "")[:60],
                    triage=wanted_triage if wanted_triage in TRIAGE_FILTERS else "active", page=page)
@@ -86,6 +96,8 @@ class QueuePage:
     pages: int
     rules: list[str]
     """Rules of the open alerts, for the filter's choices."""
+    states: list[str]
+    """States of release read in snapshots, for the filter's choices."""
 
 
 def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_size: int,
@@ -93,6 +105,7 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
     counts = dict.fromkeys(SEVERITIES, 0)
     matching: list[QueueRow] = []
     rules: set[str] = set()
+    wanted_state = "" if wanted.state == NO_STATE else wanted.state
     allowed = TRIAGE_FILTERS[wanted.triage]
     children = children if children is not None else ChildrenState()
     oldest, newest = _opened_between(wanted.age, now)
@@ -105,6 +118,8 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
         if wanted.agency and wanted.agency not in agencies_for(latest.rule):
             continue
         if wanted.release and not release_matches(children.custody(latest.child_id), wanted.release):
+            continue
+        if wanted.state and children.release_state(latest.child_id) != wanted_state:
             continue
         if wanted.age and not _within(entry, oldest, newest):
             continue
@@ -121,7 +136,8 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
         ordered = heapq.nlargest(start + page_size, matching, key=_order)
     else:
         ordered = sorted(matching, key=_order, reverse=True)
-    return QueuePage(ordered[start:start + page_size], counts, len(matching), page, pages, sorted(rules))
+    return QueuePage(ordered[start:start + page_size], counts, len(matching), page, pages, sorted(rules),
+                     sorted(children.release_states))
 
 
 def _opened_between(age: str, now: datetime) -> tuple[datetime | None, datetime]:

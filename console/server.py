@@ -16,6 +16,7 @@ from types import FrameType
 
 import uvicorn
 
+from ucwatch.console.audit_trail import read_audit
 from ucwatch.console.context import Console
 from ucwatch.console.feed import Feed
 from ucwatch.console.history import child_history
@@ -62,9 +63,10 @@ def build_console(settings: Settings) -> tuple[Console, Feed, KafkaOutbox]:
 
     console = Console(settings=settings, users=UserStore(users_path(settings)), outbox=outbox,
                       history=lambda child_id: child_history(settings, child_id), live=live, ready=ready,
-                      oversight=CachedOversight(lambda: oversight_figures(settings, datetime.now(UTC))))
+                      oversight=CachedOversight(lambda: oversight_figures(settings, datetime.now(UTC))),
+                      audit=lambda wanted: read_audit(settings, wanted))
     holder.append(Feed(settings, console.state, console.lock, console.broadcaster.publish,
-                       children=console.children, audit=console.audit_log, metrics=console.metrics))
+                       children=console.children, metrics=console.metrics))
     return console, holder[0], outbox
 
 

@@ -49,13 +49,21 @@ def _age(value: Any, now: datetime) -> str:
     for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600)):
         if seconds >= size:
             return f"{int(seconds // size)} {unit}"
-    return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 60)} min" if seconds >= 60 else "<1 min"
 
 
 def _short(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else _when(value)
 
 
+def _words(value: Any) -> str:
+    """A status code as words, acronyms kept: NTA_SERVED -> NTA served, LEFT_HHS_CARE -> left HHS care."""
+    words = str(value or "").replace("_", " ").lower().split()
+    return " ".join(word.upper() if word.upper() in ACRONYMS else word for word in words)
+
+
+ACRONYMS = frozenset({"NTA", "FTA", "HHS", "DHS", "ICE", "CBP", "ORR", "EOIR", "PRS"})
+templates.filters["words"] = _words
 templates.filters["when"] = _when
 templates.filters["short"] = _short
 templates.filters["age"] = _age

@@ -46,6 +46,17 @@ def budget(notify: NotifySettings) -> RetryBudget:
                                jitter=notify.backoff_jitter), notify.max_attempts)
 
 
+def configured_endpoints(notify: NotifySettings) -> list[str]:
+    """The endpoints the settings name (``hhs.webhook``, ``ice.email``...), nothing checked
+    or read (`build_senders` does): whether `ucwatch run` should start a notifier."""
+    names = []
+    for recipient in RECIPIENTS:
+        settings: RecipientSettings = getattr(notify, recipient.lower())
+        names += [f"{recipient.lower()}.{channel}" for channel, value in (("webhook", settings.webhook_url),
+                                                                          ("email", settings.email_to)) if value]
+    return names
+
+
 def build_senders(notify: NotifySettings) -> list[Sender]:
     """One sender per configured endpoint; raises SettingsError naming the first problem."""
     _check_limits(notify)

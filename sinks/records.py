@@ -38,7 +38,7 @@ class RecordRows:
             return None
         target = self._targets[message.topic()]
         try:
-            name, record = self._decoder.decode_named(value)
+            name, record = (target.decode or self._decoder.decode_named)(value)
         except ContractError as exc:
             self._letters.undecodable(message, exc.code, exc.message)
             return None

@@ -1,4 +1,5 @@
-"""Decoded Avro records to ClickHouse rows, one target table per source topic.
+"""Decoded Avro records (and the audit topic's JSON entries, sinks/audit_rows.py) to
+ClickHouse rows, one target table per source topic.
 
 Each table's columns are listed here once, in insert order. Lifecycle events share one
 wide table: the envelope, then every per-type field (NULL where a type has no such field),
@@ -18,6 +19,7 @@ from typing import Any
 
 from ucwatch.core.settings import Settings
 from ucwatch.schemas.catalog import LIFECYCLE, default_catalog
+from ucwatch.sinks.audit_rows import AUDIT_FIELDS, RECORD_NAME, audit_row, decode_audit
 
 ENVELOPE = ("event_id", "event_type", "child_id", "occurred_at", "recorded_at", "source", "synthetic")
 EVENT_FIELDS = (
@@ -36,7 +38,8 @@ NOTIFICATION_FIELDS = ("notification_id", "child_id", "recipient", "kind", "fact
 ACTION_FIELDS = ("action_id", "action", "alert_id", "alert_sequence", "child_id", "actor", "role", "at", "assignee",
                  "note", "snoozed_until", "outcome", "close_reason", "synthetic")
 STATE_FIELDS = ("child_id", "custody_status", "contact_status", "court_status", "next_hearing_at",
-                "last_contact_at", "last_event_at", "events_seen", "open_alerts", "as_of", "synthetic")
+                "last_contact_at", "last_event_at", "events_seen", "open_alerts", "as_of", "synthetic",
+                "release_state")
 
 Row = list[Any]
 
@@ -50,6 +53,9 @@ class Target:
     """Writer schema names (unqualified) that belong here; others are skipped or refused."""
     to_row: Callable[..., Row]
     """``to_row(record, name=None)``: with the record's schema name, a faster positional path."""
+    decode: Callable[[bytes], tuple[str, dict[str, Any]]] | None = None
+    """For a topic that is not Avro (the audit's JSON): (record name, record) of a value,
+    raising ContractError; None: the Avro decoder."""
 
 
 def _fields_getter(fields: tuple[str, ...]) -> Callable[..., Row]:
@@ -102,7 +108,8 @@ NOTIFICATIONS = Target("notifications", NOTIFICATION_FIELDS + KAFKA_COLUMNS,
 CHILD_STATE = Target("child_state", STATE_FIELDS + KAFKA_COLUMNS, frozenset({"ChildStateSnapshot"}),
                      _state_row)
 ACTIONS = Target("actions", ACTION_FIELDS + KAFKA_COLUMNS, frozenset({"AlertAction"}), _fields_getter(ACTION_FIELDS))
-TARGETS = (EVENTS, ALERTS, NOTIFICATIONS, CHILD_STATE, ACTIONS)
+AUDIT = Target("audit", AUDIT_FIELDS + KAFKA_COLUMNS, frozenset({RECORD_NAME}), audit_row, decode_audit)
+TARGETS = (EVENTS, ALERTS, NOTIFICATIONS, CHILD_STATE, ACTIONS, AUDIT)
 
 
 def short_name(full_name: str) -> str:
@@ -114,4 +121,4 @@ def topic_targets(settings: Settings) -> dict[str, Target]:
     topics = settings.topics
     return {topics.lifecycle.name: EVENTS, topics.alerts.name: ALERTS,
             topics.notifications.name: NOTIFICATIONS, topics.child_state.name: CHILD_STATE,
-            topics.actions.name: ACTIONS}
+            topics.actions.name: ACTIONS, topics.audit.name: AUDIT}

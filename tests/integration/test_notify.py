@@ -6,6 +6,8 @@ notifier killed with SIGKILL mid-stream."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +104,19 @@ def ice(tls: Tls) -> Iterator[SmtpReceiver]:
     receiver.close()
 
 
+def notifier_env(settings: Settings, tls: Tls, hhs: WebhookReceiver, ice: SmtpReceiver, group: str) -> dict[str, str]:
+    """The settings of a notifier delivering to `hhs` (signed webhook) and `ice` (SMTP)."""
+    return settings_env(settings) | {
+        "UCWATCH_NOTIFY_GROUP_ID": group,
+        "UCWATCH_NOTIFY_HHS_WEBHOOK_URL": hhs.url, "UCWATCH_NOTIFY_HHS_WEBHOOK_SECRET": SECRET,
+        "UCWATCH_NOTIFY_ICE_EMAIL_TO": "duty@ice.example", "UCWATCH_NOTIFY_ICE_EMAIL_FROM": "ucwatch@ops.example",
+        "UCWATCH_NOTIFY_SMTP_HOST": "127.0.0.1", "UCWATCH_NOTIFY_SMTP_PORT": str(ice.port),
+        "UCWATCH_NOTIFY_SMTP_TIMEOUT_S": "2", "UCWATCH_NOTIFY_CA_FILE": str(tls.ca_file),
+        "UCWATCH_NOTIFY_REQUEST_TIMEOUT_S": "1", "UCWATCH_NOTIFY_BACKOFF_FIRST_S": "0.1",
+        "UCWATCH_NOTIFY_BACKOFF_MAX_S": "0.5", "UCWATCH_NOTIFY_MAX_ATTEMPTS": "40",
+        "UCWATCH_NOTIFY_METRICS_PORT": str(free_port())}
+
+
 @pytest.fixture
 def make_notifier(settings: Settings, tmp_path: Path, tls: Tls, hhs: WebhookReceiver,
                   ice: SmtpReceiver) -> Iterator[Callable[..., Notifier]]:
@@ -110,15 +125,7 @@ def make_notifier(settings: Settings, tmp_path: Path, tls: Tls, hhs: WebhookRece
     started: list[Notifier] = []
 
     def make(**notify: Any) -> Notifier:
-        env = settings_env(settings) | {
-            "UCWATCH_NOTIFY_GROUP_ID": group,
-            "UCWATCH_NOTIFY_HHS_WEBHOOK_URL": hhs.url, "UCWATCH_NOTIFY_HHS_WEBHOOK_SECRET": SECRET,
-            "UCWATCH_NOTIFY_ICE_EMAIL_TO": "duty@ice.example", "UCWATCH_NOTIFY_ICE_EMAIL_FROM": "ucwatch@ops.example",
-            "UCWATCH_NOTIFY_SMTP_HOST": "127.0.0.1", "UCWATCH_NOTIFY_SMTP_PORT": str(ice.port),
-            "UCWATCH_NOTIFY_SMTP_TIMEOUT_S": "2", "UCWATCH_NOTIFY_CA_FILE": str(tls.ca_file),
-            "UCWATCH_NOTIFY_REQUEST_TIMEOUT_S": "1", "UCWATCH_NOTIFY_BACKOFF_FIRST_S": "0.1",
-            "UCWATCH_NOTIFY_BACKOFF_MAX_S": "0.5", "UCWATCH_NOTIFY_MAX_ATTEMPTS": "40",
-            "UCWATCH_NOTIFY_METRICS_PORT": str(free_port())}
+        env = notifier_env(settings, tls, hhs, ice, group)
         env |= {f"UCWATCH_NOTIFY_{name.upper()}": str(value) for name, value in notify.items()}
         notifier = Notifier(settings, tmp_path, env).start()
         started.append(notifier)
@@ -316,3 +323,52 @@ def test_a_receiver_that_never_comes_back_gives_dead_letters_and_critical_alerts
     assert hhs.keys() == set() and ice.messages == {}
     assert notifier.metric("ucwatch_notify_undelivered_total") == len(notices)
     assert notifier.log().count("NOTICE_UNDELIVERED:") == len(notices)
+
+
+def test_ucwatch_run_starts_the_notifier_when_endpoints_are_configured_and_restarts_it(
+        settings: Settings, tmp_path: Path, tls: Tls, hhs: WebhookReceiver, ice: SmtpReceiver) -> None:
+    """`ucwatch run` with [notify] set: the notifier is one of its supervised children. It
+    delivers; killed with SIGKILL, it is started again and delivers what came meanwhile;
+    and the run's exit status then says a child failed (6)."""
+    ensure_topics(wait_for_kafka(settings), settings)
+    env = notifier_env(settings, tls, hhs, ice, f"notify-{uuid.uuid4().hex[:10]}")
+    log_file = tmp_path / "run.log"
+    with log_file.open("ab") as log:
+        run = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "run", "--no-ticker", "--store", "memory"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        first = {n["notification_id"] for n in publish(settings, 3)}
+        wait_for(lambda: first <= hhs.keys(), 120, f"the first notices delivered:\n{log_file.read_text()}")
+        text = log_file.read_text()
+        assert "run: starting the notifier for hhs.webhook, ice.email" in text
+        started = re.findall(r"started notifier \(pid (\d+)\)", text)
+        assert len(started) == 1, text
+        os.kill(int(started[0]), signal.SIGKILL)
+        wait_for(lambda: len(re.findall(r"started notifier \(pid", log_file.read_text())) == 2, 30,
+                 "the notifier started again")
+        assert "notifier was killed by SIGKILL" in log_file.read_text()
+        later = {n["notification_id"] for n in publish(settings, 6)} - first
+        wait_for(lambda: later <= hhs.keys(), 120, "the notices published after the kill delivered")
+    finally:
+        run.send_signal(signal.SIGTERM)
+        status = run.wait(60)
+    assert status == 6, log_file.read_text()[-3000:]  # SUPERVISED_FAILED: the notifier died once
+    assert all(hhs.successes_for(key) == 1 for key in first | later)
+
+
+def test_ucwatch_run_says_when_it_starts_no_notifier(settings: Settings, tmp_path: Path) -> None:
+    ensure_topics(wait_for_kafka(settings), settings)
+    run = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "run", "--no-ticker", "--store", "memory"],
+                           env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert run.stdout is not None
+        lines = [run.stdout.readline().decode()]
+        assert lines[0].startswith("run: no notifier: no notice endpoint is configured"), lines
+        while "started worker w0" not in lines[-1]:  # the supervisor runs: a SIGTERM is a stop
+            lines.append(run.stdout.readline().decode())
+            assert lines[-1], lines
+    finally:
+        run.send_signal(signal.SIGTERM)
+        output = run.communicate(timeout=60)[0].decode()
+    assert run.returncode == 0, output
+    assert "notifier" not in output

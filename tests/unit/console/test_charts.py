@@ -69,3 +69,38 @@ def test_horizontal_bars_name_each_category() -> None:
     assert "LOST_CONTACT" in texts and "NTA_NOT_SERVED" in texts
     widths = [float(r.get("width", 0)) for r in root.iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
     assert abs(widths[1] - 4 * widths[0]) < 0.2
+
+
+def test_counts_get_whole_ticks_and_labels_fit() -> None:
+    from ucwatch.console.charts import axis_ticks
+    assert axis_ticks(1, whole=True) == [0, 1]
+    assert axis_ticks(2, whole=True) == [0, 1, 2]
+    assert axis_ticks(10, whole=True) == [0, 2, 4, 6, 8, 10]
+    assert axis_ticks(20, whole=True) == [0, 5, 10, 15, 20]
+    assert axis_ticks(500, whole=True) == [0, 100, 200, 300, 400, 500]  # not 125, 375
+    assert axis_ticks(200, whole=True) == [0, 50, 100, 150, 200]
+    assert axis_ticks(1, whole=False) == [0, 0.25, 0.5, 0.75, 1]
+    assert (fmt(0.25), fmt(0.75), fmt(0.001)) == ("0.25", "0.75", "0.001")
+    root = parse(line_chart(["a", "b"], [Series("s", [1, 1])], title="L"))
+    assert [t.text for t in root.iter(f"{SVG}text") if t.text and t.text[0].isdigit()] == ["0", "1"]
+    shares = parse(line_chart(["a", "b"], [Series("s", [0.6, 0.5])], title="L"))
+    assert "0.25" in [t.text for t in shares.iter(f"{SVG}text")]
+
+
+def test_a_lone_bar_is_not_a_wall() -> None:
+    from ucwatch.console.charts import MAX_BAR
+    root = parse(bar_chart(["only"], [Series("n", [5])], title="T", width=1300))
+    widths = [float(r.get("width", 0)) for r in root.iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
+    assert widths == [MAX_BAR - 1]
+
+
+def test_long_rule_names_fit_left_of_horizontal_bars() -> None:
+    """A rule name is not cut at the chart's left edge (about 8 px per capital at 11 px)."""
+    root = parse(hbar_chart(["WHEREABOUTS_UNKNOWN"], [Series("median", [2.0])], title="H"))
+    label = next(t for t in root.iter(f"{SVG}text") if t.text == "WHEREABOUTS_UNKNOWN")
+    assert float(label.get("x", 0)) >= 19 * 8.0
+
+
+def test_a_line_chart_of_one_period_draws_bars_not_stacked_dots() -> None:
+    root = parse(line_chart(["29 23:00"], [Series("A", [1]), Series("B", [1])], title="L"))
+    assert len(rects_with_titles(root)) == 2 and not list(root.iter(f"{SVG}polyline"))

@@ -36,6 +36,9 @@ def test_the_later_snapshot_wins_whatever_the_order_read() -> None:
     assert children.custody(CHILD) == "RELEASED_TO_SPONSOR"
     assert children.snapshots[CHILD].next_hearing_at == T0 + timedelta(days=30)
     assert children.custody("SYN-CH-000000001") == ""
+    assert children.release_state(CHILD) == ""  # a v1 snapshot: no release state
+    children.apply_snapshot(CHILD, snapshot(as_of=T0 + timedelta(days=31), release_state="TX"))
+    assert children.release_state(CHILD) == "TX" and children.release_state("SYN-CH-000000001") == ""
 
 
 def test_release_filter_reads_the_custody_status() -> None:

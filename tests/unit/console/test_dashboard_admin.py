@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from tests.unit.console.support import CHILD, T0, RecordingOutbox, action, change, console
 from tests.unit.console.test_web import client, csrf_of, login
 from ucwatch.console.actions import ActionKind
+from ucwatch.console.audit_trail import AuditFilter, AuditPage, page_of
 from ucwatch.console.children import Delivery, Notice, Snapshot
 from ucwatch.console.context import Console
 from ucwatch.console.oversight import CachedOversight, Oversight
@@ -35,7 +36,7 @@ def built(tmp_path: Path) -> tuple[Console, RecordingOutbox]:
                                       kind="FAILURE_TO_APPEAR", fact_id="e1", occurred_at=T0, reason="FTA"))
     made.children.apply_delivery(Delivery("n1", "hhs.webhook", "WEBHOOK", 2, "DELIVERED", 200, "200 OK", T0))
     made.children.apply_snapshot(CHILD, Snapshot("RELEASED_TO_SPONSOR", "UNREACHABLE", "HEARING_SCHEDULED",
-                                                 T0 + timedelta(days=20), None, T0))
+                                                 T0 + timedelta(days=20), None, T0, "TX"))
     return made, outbox
 
 
@@ -84,26 +85,50 @@ def test_cached_oversight_keeps_successes_only() -> None:
     assert cached().figures == {"by_fy": {1: 1}}
 
 
-def test_the_admin_page_is_for_admins_only(built: tuple[Console, RecordingOutbox]) -> None:
+def test_the_admin_page_is_for_admins_only_and_reads_the_trail_with_its_filters(
+        built: tuple[Console, RecordingOutbox]) -> None:
     made, outbox = built
-    made.audit_log.add(json.dumps({"at": "2024-05-01T12:00:00Z", "actor": "olivia", "role": "operator",
-                                   "action": "console_acknowledged", "child_id": CHILD, "alert_id": "a1"}).encode())
-    made.audit_log.add(b"not json")
+    asked: list[AuditFilter] = []
+
+    def trail(wanted: AuditFilter) -> AuditPage:
+        asked.append(wanted)
+        rows = [{"at": "2024-05-01 12:00:00.000", "actor": "olivia", "role": "operator", "via": "console",
+                 "action": "console_acknowledged", "child_id": CHILD, "alert_id": "a1" * 16, "action_id": "x",
+                 "os_user": "ops", "host": "h", "details": json.dumps({"path": "/alerts/a1"})}] * 3
+        return page_of(rows, ["console_acknowledged", "console_login"], wanted.page, page_size=2)
+    made.audit = trail
     for role in ("operator", "supervisor", "analyst"):
         http = client(made)
         login(http, role)
         assert http.get("/admin").status_code == 403
         assert 'href="/admin"' not in http.get("/").text
+    assert asked == []  # refused before anything is read
+    http = client(made)
+    login(http, "admin")
+    page = http.get(f"/admin?actor=olivia&child={CHILD}&action=console_acknowledged&page=2")
+    assert page.status_code == 200 and 'href="/admin"' in page.text
+    assert asked == [AuditFilter(actor="olivia", child=CHILD, action="console_acknowledged", page=2)]
+    users = page.text[page.text.index('id="users"'):page.text.index('id="audit"')]
+    assert all(role in users for role in ("operator", "supervisor", "analyst", "admin"))
+    audit = page.text[page.text.index('<table id="audit"'):]
+    assert audit.count("console_acknowledged</td>") == 2 and "olivia" in audit and "path /alerts/a1" in audit
+    assert f"/admin?actor=olivia&amp;child={CHILD}&amp;action=console_acknowledged&amp;page=3" in page.text
+    assert "page=1" in page.text  # newer
+    assert outbox.audits[-1]["action"] == "console_view_admin" and outbox.audits[-1]["actor"] == "admin"
+    assert outbox.audits[-1]["child_id"] == CHILD and outbox.audits[-1]["filters"]["actor"] == "olivia"
+
+    page = http.get("/admin?actor=x%27%20OR%201%3D1&child=Robert")
+    assert asked[-1] == AuditFilter(dropped=("actor", "child"))
+    assert "Not applied (not a valid value): actor, child" in page.text
+
+
+def test_the_admin_page_says_when_the_trail_cannot_be_read(built: tuple[Console, RecordingOutbox]) -> None:
+    made, _ = built
+    made.audit = lambda wanted: AuditPage(unavailable="no sink is serving queries on the embedded ClickHouse store")
     http = client(made)
     login(http, "admin")
     page = http.get("/admin")
-    assert page.status_code == 200 and 'href="/admin"' in page.text
-    users = page.text[page.text.index('id="users"'):page.text.index('id="audit"')]
-    assert all(role in users for role in ("operator", "supervisor", "analyst", "admin"))
-    audit = page.text[page.text.index('id="audit"'):]
-    assert "console_acknowledged" in audit and "olivia" in audit and "alert_id a1" in audit
-    assert "1 record(s) were not JSON" in page.text
-    assert outbox.audits[-1]["action"] == "console_view_admin" and outbox.audits[-1]["actor"] == "admin"
+    assert page.status_code == 200 and 'id="audit-unavailable"' in page.text and '<table id="audit"' not in page.text
 
 
 def test_metrics_count_pages_and_actions(built: tuple[Console, RecordingOutbox]) -> None:
@@ -133,6 +158,7 @@ def test_the_childs_page_shows_notices_delivery_and_the_snapshot(built: tuple[Co
     assert re.search(r'id="contact-status">unreachable<', page)
     assert re.search(r'id="custody-status">released to sponsor<', page)
     assert 'id="next-hearing">2024-05-21 12:00 UTC<' in page
+    assert 'id="release-state">TX<' in page
     timeline = page[page.index('id="timeline"'):]
     assert "FAILURE_TO_APPEAR to HHS" in timeline and "delivery: delivered" in timeline
 
@@ -147,3 +173,16 @@ def test_the_queue_shows_agency_custody_and_filters(built: tuple[Console, Record
     assert 'data-alert-id="a1"' not in http.get("/?agency=EOIR").text
     assert 'data-alert-id="a1"' not in http.get("/?age=older").text
     assert 'data-alert-id="a1"' in http.get("/?age=day&release=released").text
+    by_state = http.get("/?state=TX").text
+    assert 'data-alert-id="a1"' in by_state and '<option selected>TX</option>' in by_state
+    assert '<td class="small">TX</td>' in by_state
+    assert 'data-alert-id="a1"' not in http.get("/?state=CA").text
+    assert 'data-alert-id="a1"' not in http.get("/?state=none").text
+
+
+def test_time_to_acknowledge_is_shown_in_a_unit_that_reads() -> None:
+    from ucwatch.console.dashboard import duration_unit
+    assert duration_unit([0.0005, 0.001]) == ("Seconds", "s", 3600.0)  # not "0.0 h"
+    assert duration_unit([0.5]) == ("Minutes", "min", 60.0)
+    assert duration_unit([0.2, 3.0]) == ("Hours", "h", 1.0)
+    assert duration_unit([]) == ("Hours", "h", 1.0)

@@ -23,8 +23,9 @@ def state() -> tuple[ConsoleState, ChildrenState]:
     alerts.apply_alert(change("new-rule", rule="SOME_NEW_RULE", severity="LOW", child_id=C,
                               fired_at=T0 - timedelta(days=10)))
     children = ChildrenState()
-    for child, custody in ((A, "RELEASED_TO_SPONSOR"), (B, "RELEASED_TO_SPONSOR"), (C, "LEFT_HHS_CARE")):
-        children.apply_snapshot(child, Snapshot(custody, "UNKNOWN", "NO_NTA", None, None, T0))
+    for child, custody, released_to in ((A, "RELEASED_TO_SPONSOR", "TX"), (B, "RELEASED_TO_SPONSOR", "CA"),
+                                        (C, "LEFT_HHS_CARE", None)):
+        children.apply_snapshot(child, Snapshot(custody, "UNKNOWN", "NO_NTA", None, None, T0, released_to))
     return alerts, children
 
 
@@ -41,7 +42,20 @@ def test_filter_by_agency_responsible() -> None:
     assert ids(QueueFilter(agency="unknown")) == ["new-rule"]
 
 
-def test_filter_by_state_of_release() -> None:
+def test_filter_by_us_state_of_release() -> None:
+    assert ids(QueueFilter(state="TX")) == ["nta"]
+    assert ids(QueueFilter(state="CA")) == ["lost"]
+    assert ids(QueueFilter(state="none")) == ["where", "new-rule"]
+    assert ids(QueueFilter(state="NY")) == []
+    alerts, children = state()
+    page = queue_page(alerts, QueueFilter(state="TX"), T0, 50, children)
+    assert page.states == ["CA", "TX"] and page.counts == {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 1, "LOW": 0}
+    assert QueueFilter.from_query({"state": "TX"}).state == "TX"
+    assert QueueFilter.from_query({"state": "none"}).state == "none"
+    assert QueueFilter.from_query({"state": "tx'"}).state == ""
+
+
+def test_filter_by_custody_status() -> None:
     assert ids(QueueFilter(release="released")) == ["lost", "nta"]
     assert ids(QueueFilter(release="left_care")) == ["where", "new-rule"]
     alerts, _ = state()

@@ -10,7 +10,7 @@ import pytest
 from ucwatch.core.errors import SettingsError
 from ucwatch.core.settings import Settings
 from ucwatch.notify.delivery import Channel
-from ucwatch.notify.endpoints import build_senders
+from ucwatch.notify.endpoints import build_senders, configured_endpoints
 
 SECRET = "s3cr3t-value-that-must-not-leak"
 
@@ -89,3 +89,13 @@ def test_secrets_are_masked_in_the_printed_settings(tmp_path: Path) -> None:
     shown = settings.redacted()["notify"]
     assert shown["hhs"]["webhook_secret"] == "****" and shown["smtp"]["password"] == "****"
     assert SECRET not in repr(shown)
+
+
+def test_configured_endpoints_names_what_is_set_without_reading_secrets() -> None:
+    """What `ucwatch run` decides on: a notifier only when some endpoint is set."""
+    assert configured_endpoints(Settings.load(environ={}).notify) == []
+    notify = Settings.load(environ={"UCWATCH_NOTIFY_ICE_WEBHOOK_URL": "https://ice.example/h",
+                                    "UCWATCH_NOTIFY_HHS_EMAIL_TO": "duty@hhs.example"}).notify
+    assert configured_endpoints(notify) == ["hhs.email", "ice.webhook"]  # no secret set: build_senders refuses
+    with pytest.raises(SettingsError):
+        build_senders(notify)

@@ -22,8 +22,24 @@ def test_snapshot_of_a_new_child() -> None:
     child.feed(event("ChildEncountered", T0))
     assert snapshot(child) == {
         "child_id": "SYN-CH-000000001", "custody_status": "IN_DHS_CUSTODY", "contact_status": "UNKNOWN",
-        "court_status": "NO_NTA", "next_hearing_at_ms": None, "last_contact_at_ms": None, "open_alerts": [],
-        "last_event_at_ms": T0, "events_seen": 1}
+        "court_status": "NO_NTA", "release_state": None, "next_hearing_at_ms": None, "last_contact_at_ms": None,
+        "open_alerts": [], "last_event_at_ms": T0, "events_seen": 1}
+
+
+def test_release_state_is_the_state_of_the_last_release_by_event_time() -> None:
+    """The queue's filter by US state of release (issue 10): ReleasedToSponsor.state, kept
+    whatever the policy says; an address change later does not move the release."""
+    child = Child()
+    child.feed(event("ChildEncountered", T0, state="AZ"))
+    assert snapshot(child)["release_state"] is None
+    child.feed(event("ReleasedToSponsor", T0 + 30 * DAY, state="TX"),
+               event("AddressChanged", T0 + 40 * DAY, state="NM"))
+    assert snapshot(child)["release_state"] == "TX"
+    child.feed(event("ReleasedToSponsor", T0 + 90 * DAY, state="FL"),
+               event("ReleasedToSponsor", T0 + 20 * DAY, state="CA"))
+    assert snapshot(child)["release_state"] == "FL"  # the late CA release occurred before the TX one
+    again = ChildState.from_dict(json.loads(json.dumps(child.state.to_dict())))  # type: ignore[union-attr]
+    assert again.snapshot()["release_state"] == "FL"
 
 
 @pytest.mark.parametrize("events, custody", [
@@ -109,3 +125,18 @@ def test_round_trip_through_json() -> None:
     assert again.folds is None and again.event_ids == state.event_ids
     with pytest.raises(ValueError, match="format"):
         ChildState.from_dict({**state.to_dict(), "v": 99})
+
+
+def test_the_snapshot_record_carries_release_state_in_schema_v2() -> None:
+    from ucwatch.schemas.catalog import default_catalog
+    from ucwatch.schemas.registry import EmbeddedRegistry
+    from ucwatch.schemas.serde import Decoder, Encoder
+    from ucwatch.streams.records import OutputSchemas, state_record
+
+    child = Child()
+    child.feed(event("ReleasedToSponsor", T0, state="NJ"))
+    catalog = default_catalog()
+    schema = OutputSchemas(catalog).state
+    assert schema.version == 2
+    value = Encoder(EmbeddedRegistry(catalog), "ucwatch.child-state").encode(schema, state_record(snapshot(child), T0))
+    assert Decoder(EmbeddedRegistry(catalog), catalog).decode(value)["release_state"] == "NJ"

@@ -9,7 +9,8 @@ faust subscribes once, at start-up, and tolerates nothing missing quietly:
   group; on a new broker the consumer's view of it may still have 0 partitions, and the
   first state write then fails (PartitionsMismatch).
 So before building the app, the worker (1) waits until the topics it reads and writes
-exist, saying so in one log line repeated every `LOG_EVERY_S`; (2) creates the changelog
+exist, saying so in one log line repeated every `LOG_EVERY_S`, and stops at once if its
+principal lacks a right on them (streams/rights.py); (2) creates the changelog
 topic of each table (compacted, as many partitions as the lifecycle topic) and faust's
 assignor topic; (3) waits until every partition of all of them has a leader. Creating the
 ucwatch topics themselves stays with `ucwatch topics create` and `ucwatch run`: a worker
@@ -27,8 +28,9 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from ucwatch.core.kafka_admin import client_config, ensure_topics, kafka_reason
+from ucwatch.core.kafka_admin import RefusalWatch, client_config, ensure_topics, kafka_reason
 from ucwatch.core.settings import Settings, TopicSettings
+from ucwatch.streams.rights import check_rights, output_topics, require_copartitioned, source_topics
 
 log = logging.getLogger(__name__)
 LOG_EVERY_S = 30.0
@@ -39,8 +41,7 @@ TABLES = ("children",)
 
 def needed_topics(settings: Settings) -> list[TopicSettings]:
     """The ucwatch topics a worker reads or writes."""
-    topics = settings.topics
-    return [topics.lifecycle, topics.alerts, topics.notifications, topics.child_state, topics.deadletter]
+    return [*source_topics(settings), *output_topics(settings)]
 
 
 def internal_topics(settings: Settings) -> list[TopicSettings]:
@@ -59,12 +60,29 @@ def wait_until_ready(settings: Settings, stop: threading.Event, *,
     # below says it once every LOG_EVERY_S instead.
     quiet = logging.getLogger("ucwatch.librdkafka.readiness")
     quiet.setLevel(logging.CRITICAL)
-    config: dict[str, Any] = {**client_config(settings), "logger": quiet}
+    refusals = RefusalWatch(settings)
+    config: dict[str, Any] = {**client_config(settings), "logger": quiet, "error_cb": refusals.on_error}
     admin = AdminClient(config)
     wanted = needed_topics(settings)
     waiting = _Waiting(settings.kafka.bootstrap, stop, clock)
-    if not waiting.until(lambda: missing(admin, wanted), "to exist (create them with `ucwatch topics create`)"):
+
+    def absent_or_denied() -> list[str]:
+        # A topic this principal may not describe looks absent: waiting would never end, so
+        # a right it lacks stops the worker here (KafkaAccessDenied), before faust starts.
+        # Asked after `missing`, which fails fast while the broker is down. A refused login
+        # (wrong password, unknown user, untrusted certificate) stops it too.
+        try:
+            absent = missing(admin, wanted)
+        except KafkaException:
+            refusals.raise_if_refused(admin)
+            raise
+        check_rights(admin, settings, absent_ok=True)
+        return absent
+
+    if not waiting.until(absent_or_denied, "to exist (create them with `ucwatch topics create`)"):
         return False
+    check_rights(admin, settings)
+    require_copartitioned(admin, settings)
     internal = internal_topics(settings)
     created = ensure_topics(admin, settings, internal)
     if created:

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC
 from typing import Any
 
+from ucwatch.core.kafka_admin import client_config
+from ucwatch.core.settings import Settings
 from ucwatch.core.topic_reader import Record, read_to_end
 
 ENVELOPE = {"occurred_at": "2021-03-01T12:00:00Z", "recorded_at": "2021-03-01T13:00:00.000Z",
@@ -56,9 +58,11 @@ DROP: Any = _DROP
 """Pass as an override to leave a field out: sample_event("NtaServed", method=DROP)."""
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
-    """Every record of `topic` as it is now, sorted by partition and offset."""
-    return sorted(read_to_end(bootstrap, topic, timeout_s), key=lambda r: (r.partition, r.offset))
+def read_topic(source: str | Settings, topic: str, timeout_s: float = 30.0) -> list[Record]:
+    """Every record of `topic` as it is now, sorted by partition and offset; `source` is a
+    PLAINTEXT broker's bootstrap, or settings (with their security settings)."""
+    client = client_config(source) if isinstance(source, Settings) else {"bootstrap.servers": source}
+    return sorted(read_to_end(client, topic, timeout_s), key=lambda r: (r.partition, r.offset))
 
 
 _TIMESTAMP_FIELDS = ("occurred_at", "recorded_at", "hearing_at", "next_hearing_at")

@@ -424,6 +424,7 @@ cmd_start() {
         for ((n = 1; n <= BROKERS; n++)); do node_pid "$n" >/dev/null && running=$((running + 1)); done
         if ((running == BROKERS)); then
             say "already running ($BROKERS node(s)); bootstrap: $(bootstrap)"
+            say_mode
             return 0
         fi
         if ((running == 0)); then
@@ -444,11 +445,8 @@ cmd_start() {
         [[ $CLUSTER_ID =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not create a cluster id ($CLUSTER_ID)"
     fi
     printf 'BROKERS=%s\nPORT=%s\nCLUSTER_ID=%s\nSECURE=%s\n' "$BROKERS" "$PORT" "$CLUSTER_ID" "$SECURE" >"$SETUP_FILE"
-    if ((SECURE)); then
-        make_secrets
-    else
-        echo "kafka.sh: WARNING: insecure: PLAINTEXT, no authentication, no ACLs; any local process may read and write every topic as anyone (demo only; start --secure for TLS, SCRAM and ACLs)" >&2
-    fi
+    if ((SECURE)); then make_secrets; fi
+    say_mode
 
     local started=$SECONDS nodes=()
     for ((n = 1; n <= BROKERS; n++)); do
@@ -461,6 +459,14 @@ cmd_start() {
     wait_ready "$timeout" "${nodes[@]}"
     if ((SECURE)); then apply_acls; fi
     say "ready after $((SECONDS - started)) s; bootstrap: $(bootstrap)"
+}
+
+say_mode() {   # which kind of setup this home folder is, at every start
+    if ((SECURE)); then
+        say "secured: TLS (CA $TLS_DIR/ca.crt), SASL/SCRAM-SHA-512, ACLs; a client's settings: client-env PRINCIPAL"
+    else
+        echo "kafka.sh: WARNING: insecure: PLAINTEXT, no authentication, no ACLs; any local process may read and write every topic as anyone (demo only; start --secure for TLS, SCRAM and ACLs)" >&2
+    fi
 }
 
 cmd_client_env() {
@@ -508,7 +514,7 @@ cmd_status() {
                 "$n" "-" "$(broker_port "$n")" "$(controller_port "$n")"
         fi
     done
-    echo "bootstrap: $(bootstrap)   home: $KAFKA_HOME_DIR"
+    echo "bootstrap: $(bootstrap)   home: $KAFKA_HOME_DIR   $( ((SECURE)) && echo "secured (SASL_SSL)" || echo "insecure (PLAINTEXT)")"
     ((running == BROKERS)) && return 0
     ((running == 0)) && return 3
     return 1

@@ -15,6 +15,9 @@
 #   UCWATCH_REGISTRY_TIMEOUT seconds to wait for the API at start (default: 120)
 #   UCWATCH_REGISTRY_JAVA    java binary (default: $JAVA_HOME/bin/java, else java); Java 17 works
 #   UCWATCH_REGISTRY_XMX     max heap (default: 512m)
+#   UCWATCH_REGISTRY_TLS_CERT, UCWATCH_REGISTRY_TLS_KEY  (PEM) serve HTTPS only, with this
+#                            certificate and key (Quarkus's own TLS); the URL is then https://
+#   UCWATCH_REGISTRY_TLS_CA  the CA that signed it, for the start-up check (default: the system's)
 #
 # Storage is in-memory (H2): every start is an empty registry; everything is lost at stop.
 # The build pom + one Java source live in apicurio/ next to this script (see its README).
@@ -36,7 +39,22 @@ RUNNER="$APP_DIR/apicurio-registry-runner.jar"
 RUN_DIR="$CACHE/run-$PORT"
 PIDFILE="$RUN_DIR/registry.pid"
 LOG="$RUN_DIR/registry.log"
-BASE_URL="http://127.0.0.1:$PORT/apis/ccompat/v7"
+TLS_CERT=${UCWATCH_REGISTRY_TLS_CERT:-}
+TLS_KEY=${UCWATCH_REGISTRY_TLS_KEY:-}
+TLS_CA=${UCWATCH_REGISTRY_TLS_CA:-}
+if [[ -n $TLS_CERT || -n $TLS_KEY ]]; then
+    [[ -f $TLS_CERT && -f $TLS_KEY ]] || { echo "registry.sh: UCWATCH_REGISTRY_TLS_CERT and _KEY must both name files" >&2; exit 1; }
+    SCHEME=https
+    # HTTPS on PORT only; the plain HTTP listener is not opened (insecure-requests=disabled).
+    LISTEN=(-Dquarkus.http.ssl-port="$PORT" -Dquarkus.http.port=0 -Dquarkus.http.insecure-requests=disabled
+        -Dquarkus.http.ssl.certificate.files="$TLS_CERT" -Dquarkus.http.ssl.certificate.key-files="$TLS_KEY")
+    CURL_TLS=(${TLS_CA:+--cacert "$TLS_CA"})
+else
+    SCHEME=http
+    LISTEN=(-Dquarkus.http.port="$PORT")
+    CURL_TLS=()
+fi
+BASE_URL="$SCHEME://127.0.0.1:$PORT/apis/ccompat/v7"
 
 log() { echo "registry.sh: $*" >&2; }
 
@@ -73,7 +91,7 @@ running_pid() {
     echo "$pid"
 }
 
-api_up() { curl -sf -o /dev/null --max-time 2 "$BASE_URL/subjects"; }
+api_up() { curl -sf -o /dev/null --max-time 2 "${CURL_TLS[@]+"${CURL_TLS[@]}"}" "$BASE_URL/subjects"; }
 
 start() {
     if pid=$(running_pid); then
@@ -82,14 +100,14 @@ start() {
         return 0
     fi
     [[ -f $RUNNER ]] || fetch
-    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/"; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
         log "port $PORT is already in use by another process"
         exit 1
     fi
     mkdir -p "$RUN_DIR"
     # setsid: own session, so the server survives the calling shell and is stopped only by 'stop'
     setsid "$JAVA" -Xmx"$XMX" \
-        -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$PORT" \
+        -Dquarkus.http.host=127.0.0.1 "${LISTEN[@]}" \
         -Dquarkus.datasource.jdbc.min-size=2 -Dquarkus.datasource.jdbc.initial-size=2 \
         -jar "$RUNNER" </dev/null >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"

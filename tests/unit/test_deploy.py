@@ -262,11 +262,12 @@ def test_every_principal_a_workload_uses_has_a_scram_kafka_user(target: str) -> 
     assert {"ucwatch-analyst", "ucwatch-admin", *(f"ucwatch-agency-{a}" for a in AGENCIES)} <= set(users)
 
 
-def test_each_agency_writes_only_its_ingestion_topic_and_analysts_write_nothing() -> None:
+def test_each_agency_writes_only_its_ingestion_topic_and_dead_letters_and_analysts_write_nothing() -> None:
     acls = _acls(_rendered("base"))
     for agency in AGENCIES:
         rules = acls[f"ucwatch-agency-{agency}"]
-        assert _writes(rules) == {f"ucwatch.ingest.{agency}"}
+        # its facts, and the lines `ucwatch produce` rejects (dead letters carry no raw content)
+        assert _writes(rules) == {f"ucwatch.ingest.{agency}", "ucwatch.deadletter"}
         assert all(r["resource"]["type"] == "topic" and r["resource"]["patternType"] == "literal" for r in rules)
     assert _writes(acls["ucwatch-analyst"]) == set()
     assert all(set(r["operations"]) <= {"Describe", "Read"} for r in acls["ucwatch-analyst"])

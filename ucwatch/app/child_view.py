@@ -14,10 +14,9 @@ from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer
 
 from ucwatch.core.audit import record_access
-from ucwatch.core.errors import TopicMissing
 from ucwatch.core.kafka_admin import client_config
 from ucwatch.core.settings import Settings
-from ucwatch.core.topic_reader import Record, read_to_end
+from ucwatch.core.topic_reader import Record, read_to_end, topic_partitions
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder
@@ -51,14 +50,12 @@ def child_view(settings: Settings, child_id: str) -> dict[str, Any] | None:
 
 
 def _records_of(settings: Settings, topic: str, key: bytes) -> Iterator[Record]:
-    consumer = Consumer({**client_config(settings), "group.id": "ucwatch-child-view"})
+    client = client_config(settings)
+    consumer = Consumer({**client, "group.id": "ucwatch-child-view"})
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        if metadata.error is not None:
-            raise TopicMissing(topic, metadata.error.str())
-        count = len(metadata.partitions)
+        count = len(topic_partitions(consumer, topic, client))
     finally:
         consumer.close()
-    for record in read_to_end(settings.kafka.bootstrap, topic, partitions=[partition_of(key, count)]):
+    for record in read_to_end(client, topic, partitions=[partition_of(key, count)]):
         if record.key == key:
             yield record

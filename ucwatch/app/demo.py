@@ -44,7 +44,7 @@ from ucwatch.app import kafka_local
 from ucwatch.console.roles import Role
 from ucwatch.console.users import UserStore, users_path
 from ucwatch.core.exit_codes import ExitCode
-from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
 from ucwatch.core.progress import wait_until_caught_up
 from ucwatch.core.settings import KafkaSettings, Settings
 from ucwatch.core.topic_reader import read_to_end
@@ -323,16 +323,16 @@ def _records_on_kafka(settings: Settings) -> dict[str, int]:
     topics = settings.topics
     events = sum(1 for _, value in _values(settings, topics.lifecycle.name)
                  if not decoder.decode_named(value)[0].endswith("ClockTick"))
-    children = {r.key for r in read_to_end(settings.kafka.bootstrap, topics.child_state.name)}
+    children = {r.key for r in read_to_end(client_config(settings), topics.child_state.name)}
     return {"events": events,
-            "alerts": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.alerts.name)),
-            "notifications": sum(1 for _ in read_to_end(settings.kafka.bootstrap, topics.notifications.name)),
+            "alerts": sum(1 for _ in read_to_end(client_config(settings), topics.alerts.name)),
+            "notifications": sum(1 for _ in read_to_end(client_config(settings), topics.notifications.name)),
             "child_state": len(children)}
 
 
 def _values(settings: Settings, topic: str) -> Iterator[tuple[bytes | None, bytes]]:
     """(key, value) of every record of `topic` but tombstones."""
-    for record in read_to_end(settings.kafka.bootstrap, topic):
+    for record in read_to_end(client_config(settings), topic):
         if record.value is not None:
             yield record.key, record.value
 

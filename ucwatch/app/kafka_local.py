@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from ucwatch.core.errors import UcwatchError
@@ -54,11 +55,14 @@ def script_path() -> Path:
 
 
 def script_environment(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The script's environment: this one, with UCWATCH_KAFKA_HOME under the data folder
-    unless it is set."""
+    """The script's environment: this one, with UCWATCH_KAFKA_HOME under the data folder and
+    UCWATCH_PYTHON this Python (which has ucwatch: `start --secure` runs
+    `python -m ucwatch.core.kafka_acls` with it) unless they are set."""
     environment = dict(os.environ if environ is None else environ)
     if not environment.get("UCWATCH_KAFKA_HOME"):
         environment["UCWATCH_KAFKA_HOME"] = str((settings.data_dir / "kafka").resolve())
+    if not environment.get("UCWATCH_PYTHON"):
+        environment["UCWATCH_PYTHON"] = sys.executable
     return environment
 
 

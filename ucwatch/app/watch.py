@@ -9,15 +9,16 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TextIO
 
 from confluent_kafka import Consumer, TopicPartition
 
-from ucwatch.core.errors import TopicMissing
+from ucwatch.core.errors import ContractError
 from ucwatch.core.kafka_admin import client_config
 from ucwatch.core.settings import Settings
-from ucwatch.core.topic_reader import read_to_end
+from ucwatch.core.topic_reader import read_to_end, topic_partitions
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder
@@ -36,32 +37,43 @@ def json_renderer(value: bytes) -> dict[str, Any]:
 
 
 def print_topic(settings: Settings, topic: str, render: Render, *, follow: bool = False,
-                child: str | None = None, out: TextIO = sys.stdout) -> int:
-    """Prints every record (of one child, if given); returns how many were printed."""
-    printed = 0
+                child: str | None = None, out: TextIO = sys.stdout, errors: TextIO = sys.stderr) -> Printed:
+    """Prints every record (of one child, if given). A record that cannot be read is
+    skipped with one line on `errors` naming where it is and why; the others still print."""
+    printed = Printed()
     wanted = child.encode() if child else None
-    for key, value in (_follow(settings, topic) if follow else
-                       ((r.key, r.value) for r in read_to_end(settings.kafka.bootstrap, topic))):
+    for partition, offset, key, value in (_follow(settings, topic) if follow else (
+            (r.partition, r.offset, r.key, r.value) for r in read_to_end(client_config(settings), topic))):
         if (wanted is not None and key != wanted) or value is None:  # None: a tombstone
             continue
-        print(json.dumps(render(value), default=json_default), file=out, flush=follow)
-        printed += 1
+        try:
+            document = render(value)
+        except (ContractError, ValueError) as error:  # ValueError: JSON of a dead letter
+            print(f"skipped {topic}:{partition}:{offset}: {error}", file=errors, flush=True)
+            printed.skipped += 1
+            continue
+        print(json.dumps(document, default=json_default), file=out, flush=follow)
+        printed.shown += 1
     return printed
 
 
-def _follow(settings: Settings, topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
-    consumer = Consumer({**client_config(settings), "group.id": f"watch-{uuid.uuid4().hex}",
+@dataclass
+class Printed:
+    shown: int = 0
+    skipped: int = 0
+
+
+def _follow(settings: Settings, topic: str) -> Iterator[tuple[int | None, int | None, bytes | None, bytes | None]]:
+    client = client_config(settings)
+    consumer = Consumer({**client, "group.id": f"watch-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        if metadata.error is not None:
-            raise TopicMissing(topic, metadata.error.str())
-        partitions = metadata.partitions
+        partitions = topic_partitions(consumer, topic, client)
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         while True:
             message = consumer.poll(1.0)
             if message is not None and not message.error():
-                yield message.key(), message.value()
+                yield message.partition(), message.offset(), message.key(), message.value()
     finally:
         consumer.close()
 

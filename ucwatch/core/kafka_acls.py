@@ -29,7 +29,7 @@ from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 
 from ucwatch.core.errors import UcwatchError
 from ucwatch.core.kafka_admin import client_config, ensure_topics, kafka_reason
-from ucwatch.core.provenance import AGENCIES, INGEST_PREFIX, ingest_topic
+from ucwatch.core.provenance import AGENCIES, INGEST_PREFIX, ingest_topic, ingest_topics
 from ucwatch.core.settings import Settings, TopicSettings
 
 ADMIN = "ucwatch-admin"
@@ -65,7 +65,9 @@ def grants(settings: Settings) -> dict[str, list[Grant]]:
     t = settings.topics
     app = settings.streams.app_id
     table: dict[str, list[Grant]] = {
-        f"ucwatch-agency-{agency}": [Grant(TOPIC, ingest_topic(agency), WRITE)] for agency in AGENCIES}
+        # the dead-letter topic: `ucwatch produce` puts the lines it rejects there (no raw content)
+        f"ucwatch-agency-{agency}": [Grant(TOPIC, ingest_topic(agency), WRITE), *_topics(WRITE, t.deadletter)]
+        for agency in AGENCIES}
     table["ucwatch-worker"] = [
         Grant(TOPIC, INGEST_PREFIX, READ, PREFIXED), *_topics(READ, t.lifecycle),
         *_topics(WRITE, t.alerts, t.notifications, t.child_state, t.deadletter),
@@ -75,7 +77,7 @@ def grants(settings: Settings) -> dict[str, list[Grant]]:
         Grant(GROUP, app, READ)]
     table["ucwatch-ticker"] = _topics(WRITE, t.lifecycle)
     table["ucwatch-sink"] = [
-        *_topics(READ, t.lifecycle, t.alerts, t.notifications, t.child_state, t.actions),
+        *_topics(READ, t.lifecycle, t.alerts, t.notifications, t.child_state, t.actions, t.audit),
         # the query service, served by the sink, writes the analysts' audit entries itself
         *_topics(WRITE, t.deadletter, t.audit),
         Grant(GROUP, settings.sink.group_id, READ)]
@@ -84,22 +86,31 @@ def grants(settings: Settings) -> dict[str, list[Grant]]:
         # its own group and the throw-away groups of its log reader and lag probe
         Grant(GROUP, settings.notify.group_id, READ, PREFIXED)]
     table["ucwatch-console"] = [
-        *_topics(READ, t.alerts, t.actions, t.child_state, t.notifications), *_topics(WRITE, t.actions, t.audit),
+        *_topics(READ, t.alerts, t.actions, t.child_state, t.notifications, t.deliveries),
+        *_topics(WRITE, t.actions, t.audit),
         Grant(GROUP, "ucwatch-console", READ, PREFIXED)]
     # Analysts query ClickHouse through the audited query service; on Kafka they may do nothing.
     table["ucwatch-analyst"] = []
     return table
 
 
+REGISTRY = "ucwatch-registry"
+"""Apicurio Registry's principal where it keeps its schemas in Kafka (KafkaSQL storage):
+deployments only (deploy/k8s, deploy/compose); the local registry is embedded or in memory."""
+REGISTRY_GROUP_PREFIX = "ucwatch-registry-"
+"""Its consumer groups (Apicurio's ``apicurio.kafkasql.consumer.group-prefix``)."""
+
+
+def deployment_grants(settings: Settings) -> dict[str, list[Grant]]:
+    """`grants` plus the registry's: what deploy/k8s's KafkaUsers and deploy/compose's
+    principals.txt must say (tests/unit/core/test_kafka_acls.py compares them)."""
+    registry = [Grant(TOPIC, "kafkasql-", op, PREFIXED) for op in
+                (READ, WRITE, AclOperation.CREATE, AclOperation.DESCRIBE_CONFIGS)]
+    return {**grants(settings), ADMIN: [], REGISTRY: [*registry, Grant(GROUP, REGISTRY_GROUP_PREFIX, READ, PREFIXED)]}
+
+
 def bindings(settings: Settings) -> list[AclBinding]:
     return [grant.binding(principal) for principal, rights in grants(settings).items() for grant in rights]
-
-
-def ingest_topics(settings: Settings) -> list[TopicSettings]:
-    """The agencies' ingestion topics, co-partitioned with the lifecycle topic (same count,
-    same key): a child's events from every agency land on the same partition number."""
-    lifecycle = settings.topics.lifecycle
-    return [dataclasses.replace(lifecycle, name=ingest_topic(agency)) for agency in AGENCIES]
 
 
 def apply(admin: AdminClient, settings: Settings) -> int:

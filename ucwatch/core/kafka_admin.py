@@ -52,23 +52,15 @@ def wait_for_kafka(settings: Settings, timeout_s: float | None = None, *,
     # error at the end says more than hundreds of those lines.
     quiet = logging.getLogger("ucwatch.librdkafka.probe")
     quiet.setLevel(logging.CRITICAL)
-    refusals: list[KafkaError] = []
-
-    def on_error(error: KafkaError) -> None:
-        if error.code() in REFUSALS:
-            refusals.append(error)
-
-    probe_config: dict[str, Any] = {**client_config(settings), "logger": quiet, "error_cb": on_error}
+    refusals = RefusalWatch(settings)
+    probe_config: dict[str, Any] = {**client_config(settings), "logger": quiet, "error_cb": refusals.on_error}
     probe = AdminClient(probe_config)
 
     def attempt() -> Any:
         try:
             return probe.list_topics(timeout=5.0)
         except KafkaException:
-            probe.poll(0.5)  # serves error_cb: was it a refusal rather than silence?
-            if refusals:
-                raise KafkaAccessDenied(settings.kafka.bootstrap, settings.kafka.sasl_username,
-                                        refusals[0].str()) from None
+            refusals.raise_if_refused(probe)
             raise
 
     def report(attempt: int, failure: BaseException, delay: float) -> None:
@@ -88,9 +80,35 @@ REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 """librdkafka errors that mean "refused", not "not there yet": never retried."""
 
 
-def require_rights(admin: AdminClient, settings: Settings, needs: Mapping[str, Iterable[AclOperation]]) -> None:
+class RefusalWatch:
+    """Tells "the broker refused us" from "the broker is not there yet".
+
+    librdkafka reports a refused login or TLS handshake through the client's ``error_cb``,
+    while the call that failed only says "transport failure": give `on_error` as the
+    client's ``error_cb`` and call `raise_if_refused` when a call fails."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.refusals: list[KafkaError] = []
+
+    def on_error(self, error: KafkaError) -> None:
+        if error.code() in REFUSALS:
+            self.refusals.append(error)
+
+    def raise_if_refused(self, client: AdminClient) -> None:
+        """Raises KafkaAccessDenied (no secret in it) if the broker refused this client."""
+        client.poll(0.5)  # serves error_cb
+        if self.refusals:
+            raise KafkaAccessDenied(self._settings.kafka.bootstrap, self._settings.kafka.sasl_username,
+                                    self.refusals[0].str()) from None
+
+
+def require_rights(admin: AdminClient, settings: Settings, needs: Mapping[str, Iterable[AclOperation]], *,
+                   absent_ok: bool = False) -> None:
     """Raises KafkaAccessDenied listing every right of `needs` (topic -> operations) this
-    principal lacks; a topic it may not even describe counts as lacking them all."""
+    principal lacks; a topic it may not even describe counts as lacking them all. With
+    `absent_ok`, a topic the principal may describe but that does not exist yet is passed
+    over (a process waiting for its topics checks the rest now, and that one once it exists)."""
     wanted = {topic: set(operations) for topic, operations in needs.items()}
     futures = admin.describe_topics(TopicCollection(list(wanted)), include_authorized_operations=True,
                                     request_timeout=15)
@@ -102,6 +120,8 @@ def require_rights(admin: AdminClient, settings: Settings, needs: Mapping[str, I
             code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
             if code not in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 raise
+            if absent_ok and code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                continue
             granted = set()
         if AclOperation.ALL not in granted:
             missing += [f"{op.name} on topic {topic}" for op in sorted(operations - granted, key=lambda o: o.name)]

@@ -8,12 +8,18 @@ the event's claims against that: its ``source`` must be one of the agency's syst
 its ``event_type`` one the agency states (the "from" column of the event vocabulary). An
 event that fails either is refused with a dead-letter reason, never processed.
 
-Pure: strings in, a `Refusal` or None out. docs/security.md says where it is applied.
+Pure: strings in, a `Refusal` or None out. The detection worker applies it to every record
+it reads from an ingestion topic (`refusal_for`, streams/app.py) and dead-letters a refused
+one as `ProvenanceRefused`; docs/security.md has the design.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+from ucwatch.core.errors import ContractError
+from ucwatch.core.settings import Settings, TopicSettings
 
 INGEST_PREFIX = "ucwatch.ingest."
 
@@ -62,6 +68,18 @@ class Refusal:
     reason: str
 
 
+class ProvenanceRefused(ContractError):
+    """An event its topic's agency may not publish: dead-lettered (stage ``provenance``),
+    never applied."""
+
+    def __init__(self, refused: Refusal, event_type: str | None) -> None:
+        super().__init__(refused.reason_code, refused.reason, event_type=event_type)
+
+
+LIFECYCLE_NAMESPACE = "gov.ucwatch.lifecycle."
+SOURCE_WATERMARK = "gov.ucwatch.control.SourceWatermark"
+
+
 def ingest_topic(agency: str) -> str:
     if agency not in AGENCY_SOURCES:
         raise ValueError(f"unknown agency {agency!r}; known: {', '.join(AGENCIES)}")
@@ -99,3 +117,33 @@ def refusal(topic: str, event_type: str, source: str) -> Refusal | None:
                        f"{event_type} on {topic}: {agency.upper()} does not state it "
                        f"(stated by {', '.join(sorted(a.upper() for a in allowed))})")
     return None
+
+
+def refusal_for(topic: str, record_name: str, source: object) -> Refusal | None:
+    """`refusal` for a decoded record: `record_name` is its full Avro name. On an ingestion
+    topic an agency publishes lifecycle events and its own feed's watermarks (a
+    SourceWatermark for one of its source codes: it may not declare another agency's feed
+    complete); anything else (a clock tick, an alert) is refused."""
+    if not topic.startswith(INGEST_PREFIX):
+        return None
+    if record_name == SOURCE_WATERMARK:
+        agency = agency_of(topic)
+        if agency is None:
+            return Refusal("unknown_ingest_topic", f"{topic} is not the ingestion topic of a known agency")
+        if str(source) not in AGENCY_SOURCES[agency]:
+            return Refusal("source_not_publisher",
+                           f"a watermark of source {source} on {topic}: {agency.upper()} may declare only its own "
+                           f"feed ({', '.join(sorted(AGENCY_SOURCES[agency]))}) complete")
+        return None
+    if not record_name.startswith(LIFECYCLE_NAMESPACE):
+        return Refusal("type_not_admitted", f"a {record_name} record on {topic}: an agency publishes "
+                                            "lifecycle events and its own watermarks only")
+    return refusal(topic, record_name[len(LIFECYCLE_NAMESPACE):], str(source))
+
+
+def ingest_topics(settings: Settings) -> list[TopicSettings]:
+    """The agencies' ingestion topics, co-partitioned with the lifecycle topic (same count,
+    same key, same partitioner): a child's events from every agency land on the same
+    partition number, which one worker owns."""
+    lifecycle = settings.topics.lifecycle
+    return [dataclasses.replace(lifecycle, name=ingest_topic(agency)) for agency in AGENCIES]

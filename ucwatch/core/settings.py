@@ -33,7 +33,7 @@ ENV_PREFIX = "UCWATCH_"
 # Variables read elsewhere, on purpose not part of the settings object.
 NON_SETTING_VARIABLES = {"UCWATCH_CONFIG", "UCWATCH_ACTOR", "UCWATCH_PSEUDONYM_KEY", "UCWATCH_PSEUDONYM_KEY_FILE",
                          "UCWATCH_KAFKA_HOME", "UCWATCH_KAFKA_CACHE", "UCWATCH_KAFKA_PORT",
-                         "UCWATCH_DEPLOY_DIR", "UCWATCH_TEST_KAFKA_BOOTSTRAP"}
+                         "UCWATCH_DEPLOY_DIR", "UCWATCH_TEST_KAFKA_BOOTSTRAP", "UCWATCH_PYTHON"}
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,10 @@ class SinkSettings:
     """Back-off ceiling while ClickHouse cannot be reached."""
     serve_queries: bool = True
     """Embedded store: serve analysts' read-only queries from the sink process (loopback)."""
+    metrics_port: int = 9467
+    """/metrics, /healthz and /readyz at this port (of `metrics_host`); 0: any free port (logged)."""
+    metrics_host: str = "127.0.0.1"
+    """Where that port listens: 0.0.0.0 in a pod, for Prometheus to scrape (deploy/README.md)."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,17 @@ class StreamsSettings:
     """Where workers keep per-child state: rocksdb (default) or memory."""
     policy: str = ""
     """A policy TOML file; empty means streams/policies/default.toml."""
+    read_ingest_topics: bool = False
+    """Also read the agencies' ingestion topics (`ucwatch.ingest.<agency>`, a secured broker:
+    docs/security.md); each event on one is checked against that agency, and refused as a
+    dead letter when it claims another agency's source or fact."""
+    metrics_port: int = 9466
+    """/metrics, /healthz and /readyz at this port (of `metrics_host`); 0: any free port (logged)."""
+    metrics_host: str = "127.0.0.1"
+    """Where that port listens: 0.0.0.0 in a pod, for Prometheus to scrape (deploy/README.md)."""
+    clock_stall_s: float = 900.0
+    """A partition's clock is stalled when it trails the wall clock by more than this and has
+    not moved for as long (a ticker down): a gauge, a warning, a CLOCK_STALLED alert. 0: off."""
 
 
 @dataclass(frozen=True)
@@ -247,7 +262,9 @@ class NotifySettings:
     senders: int = 4
     """Deliveries attempted at the same time."""
     metrics_port: int = 9468
-    """/metrics, /healthz and /readyz on 127.0.0.1 at this port; 0: any free port (logged)."""
+    """/metrics, /healthz and /readyz at this port (of `metrics_host`); 0: any free port (logged)."""
+    metrics_host: str = "127.0.0.1"
+    """Where that port listens: 0.0.0.0 in a pod, for Prometheus to scrape (deploy/README.md)."""
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,22 @@
-"""Reading a topic from the beginning to the end it has now, for reports, demos and tests."""
+"""Reading a topic from the beginning to the end it has now, for reports, demos and tests.
+
+The reader takes a client's whole configuration (`kafka_admin.client_config(settings)`:
+bootstrap, protocol, SASL principal, CA), so it works on a secured broker as on the local
+demo one. It assigns partitions itself and commits nothing; its group id, unless the
+configuration gives one, is a throw-away `reader-<uuid>`.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from ucwatch.core.errors import TopicMissing
+from ucwatch.core.errors import KafkaAccessDenied, TopicMissing
 from ucwatch.core.retry import Backoff, RetryExhausted, retry
 
 _LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
@@ -42,18 +49,16 @@ def _watermarks(consumer: Consumer, partition: TopicPartition, attempts: int = 2
     return offsets
 
 
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0,
+def read_to_end(client: Mapping[str, Any], topic: str, timeout_s: float = 60.0,
                 partitions: list[int] | None = None) -> Iterator[Record]:
     """Every record up to the high watermarks taken at the start, partition by partition
-    in offset order within each; raises TimeoutError if they cannot be reached in time."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+    in offset order within each; raises TimeoutError if they cannot be reached in time.
+    `client` is the confluent-kafka configuration (`client_config(settings)`)."""
+    consumer = Consumer({"group.id": f"reader-{uuid.uuid4().hex}", **client,
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        if metadata.error is not None:
-            raise TopicMissing(topic, metadata.error.str())
         ends: dict[int, int] = {}
-        for partition in metadata.partitions if partitions is None else partitions:
+        for partition in topic_partitions(consumer, topic, client) if partitions is None else partitions:
             low, high = _watermarks(consumer, TopicPartition(topic, partition))
             if high > low:
                 ends[partition] = high
@@ -71,6 +76,19 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0,
                 yield record
     finally:
         consumer.close()
+
+
+def topic_partitions(consumer: Consumer, topic: str, client: Mapping[str, Any]) -> list[int]:
+    """The partition numbers of `topic`; KafkaAccessDenied when this principal may not read
+    it (the broker answers "authorization failed", which is not a missing topic), TopicMissing
+    when it does not exist."""
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    if metadata.error is None:
+        return list(metadata.partitions)
+    if metadata.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        raise KafkaAccessDenied(str(client.get("bootstrap.servers", "")), str(client.get("sasl.username", "")),
+                                f"no right to read topic {topic}", missing=(f"READ on topic {topic}",))
+    raise TopicMissing(topic, metadata.error.str())
 
 
 def _record(message: Message) -> Record:

@@ -26,8 +26,8 @@ done < /ucwatch/principals.txt
 
 # The agencies' ingestion topics (not in ucwatch's settings yet; `ucwatch topics create`, run
 # by the compose service topics, makes the others), co-partitioned with ucwatch.lifecycle.
-for agency in cbp ice orr eoir; do
+for agency in cbp ice orr prs eoir; do
     /opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka:9093 --command-config "$CLIENT" --create --if-not-exists \
         --topic "ucwatch.ingest.$agency" --partitions 6 --replication-factor 1 --config retention.ms=315360000000 >/dev/null
 done
-echo "topics: ucwatch.ingest.{cbp,ice,orr,eoir}"
+echo "topics: ucwatch.ingest.{cbp,ice,orr,prs,eoir}"

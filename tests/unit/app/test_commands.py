@@ -4,6 +4,7 @@ the local Kafka's files under the data folder, simulate's --full-scale."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ def test_watch_audits_a_read_of_every_child(data_dir: Path, monkeypatch: pytest.
                         lambda settings, action, child, **details: calls.append(("audit", (action, child, details))))
     from ucwatch.app import watch
     monkeypatch.setattr(watch, "avro_renderer", lambda settings: watch.json_renderer)
-    monkeypatch.setattr(watch, "print_topic", lambda *args, **kw: calls.append(("print", kw)))
+    monkeypatch.setattr(watch, "print_topic",
+                        lambda *args, **kw: calls.append(("print", kw)) or watch.Printed(shown=1))
     assert cli.main(["alerts"]) == ExitCode.OK
     assert cli.main(["deadletters", "--child", "CH-1"]) == ExitCode.OK
     assert [kind for kind, _ in calls] == ["wait", "audit", "print"] * 2
@@ -47,6 +49,20 @@ def test_watch_audits_a_read_of_every_child(data_dir: Path, monkeypatch: pytest.
                                                   "follow": False})
     assert calls[4][1][:2] == ("read_deadletters", "CH-1")
     assert calls[0][1] == {"before": "reading ucwatch.alerts"}
+
+
+def test_a_record_that_cannot_be_read_is_skipped_with_its_place_and_the_others_print(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ucwatch.app import watch
+    from ucwatch.core.topic_reader import Record
+    records = [Record("ucwatch.deadletter", 0, offset, b"CH-1", value, {})
+               for offset, value in enumerate([b'{"n": 1}', b"not json", b'{"n": 3}'])]
+    monkeypatch.setattr(watch, "read_to_end", lambda client, topic: iter(records))
+    out, errors = io.StringIO(), io.StringIO()
+    printed = watch.print_topic(Settings.load(), "ucwatch.deadletter", watch.json_renderer, out=out, errors=errors)
+    assert (printed.shown, printed.skipped) == (2, 1)
+    assert [json.loads(line)["n"] for line in out.getvalue().splitlines()] == [1, 3]
+    assert errors.getvalue().startswith("skipped ucwatch.deadletter:0:1: ")
 
 
 def test_an_audit_entry_names_the_actor_and_the_os_user() -> None:

@@ -16,7 +16,7 @@ from ucwatch.core.errors import SettingsError
 from ucwatch.core.kafka_acls import ADMIN, PRINCIPALS, grants
 from ucwatch.core.kafka_admin import client_config, faust_broker_credentials
 from ucwatch.core.kafka_security import resolve
-from ucwatch.core.provenance import AGENCIES, EVENT_AGENCIES, ingest_topic, refusal
+from ucwatch.core.provenance import AGENCIES, EVENT_AGENCIES, ingest_topic, ingest_topics, refusal, refusal_for
 from ucwatch.core.settings import KafkaSettings, Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -149,11 +149,11 @@ def writes(principal: str) -> set[str]:
     return {g.name for g in grants(Settings())[principal] if g.operation.name == "WRITE"}
 
 
-def test_each_agency_writes_its_own_ingestion_topic_and_nothing_else() -> None:
+def test_each_agency_writes_its_own_ingestion_topic_and_its_dead_letters_and_nothing_else() -> None:
     for agency in AGENCIES:
         rights = grants(Settings())[f"ucwatch-agency-{agency}"]
         assert [(g.resource.name, g.name, g.operation.name, g.pattern.name) for g in rights] == [
-            ("TOPIC", ingest_topic(agency), "WRITE", "LITERAL")]
+            ("TOPIC", ingest_topic(agency), "WRITE", "LITERAL"), ("TOPIC", "ucwatch.deadletter", "WRITE", "LITERAL")]
 
 
 def test_roles_write_only_what_they_produce() -> None:
@@ -194,3 +194,31 @@ def test_an_agency_may_state_only_its_own_facts_under_its_own_name() -> None:
 def test_every_lifecycle_event_type_has_its_publishers() -> None:
     types = {path.name for path in (REPO / "schemas" / "avro" / "lifecycle").iterdir() if path.is_dir()}
     assert types == set(EVENT_AGENCIES)
+
+
+def test_a_decoded_record_is_judged_by_its_full_name_and_the_topic_it_came_on() -> None:
+    lifecycle = "gov.ucwatch.lifecycle."
+    assert refusal_for("ucwatch.ingest.orr", lifecycle + "ReleasedToSponsor", "ORR") is None
+    forged = refusal_for("ucwatch.ingest.cbp", lifecycle + "ReleasedToSponsor", "ORR")
+    assert forged is not None and forged.reason_code == "source_not_publisher"
+    # only lifecycle events come from agencies: a tick (or an alert) on an ingestion topic is refused
+    tick = refusal_for("ucwatch.ingest.cbp", "gov.ucwatch.control.ClockTick", None)
+    assert tick is not None and tick.reason_code == "type_not_admitted"
+    assert "gov.ucwatch.control.ClockTick" in tick.reason
+    # an agency declares its own feed complete, never another's
+    watermark = "gov.ucwatch.control.SourceWatermark"
+    assert refusal_for("ucwatch.ingest.eoir", watermark, "EOIR") is None
+    assert refusal_for("ucwatch.ingest.orr", watermark, "ORR_PROVIDER") is None
+    forged_watermark = refusal_for("ucwatch.ingest.cbp", watermark, "ORR")
+    assert forged_watermark is not None and forged_watermark.reason_code == "source_not_publisher"
+    # the lifecycle topic (ticks, events admitted there) is guarded by the ACLs alone
+    assert refusal_for("ucwatch.lifecycle", "gov.ucwatch.control.ClockTick", None) is None
+    assert refusal_for("t-1.ucwatch.lifecycle", lifecycle + "ReleasedToSponsor", "CBP") is None
+
+
+def test_the_ingestion_topics_are_co_partitioned_with_the_lifecycle_topic() -> None:
+    settings = Settings()
+    topics = ingest_topics(settings)
+    assert [t.name for t in topics] == [ingest_topic(a) for a in AGENCIES]
+    assert {(t.partitions, t.retention_ms, t.compacted) for t in topics} == {
+        (settings.topics.lifecycle.partitions, settings.topics.lifecycle.retention_ms, False)}

@@ -1,16 +1,25 @@
-"""Throughput of one detection worker, and the time from a tick to its alert on Kafka.
+"""Throughput of one detection worker against what runs under it, and the time from a tick
+to its alert on Kafka.
 
-    python -m bench.detect_bench [--children 5000] [--bootstrap 127.0.0.1:9092] [--store memory]
+    python -m bench.detect_bench [--children 24000] [--bootstrap 127.0.0.1:9092] [--store memory]
+                                 [--history PREFIX] [--workers 1] [--transport kafka] [--rounds 30]
 
-1. Publishes a simulated multi-year history (FY2019-2023) to fresh topics.
-2. Baseline: a plain confluent-kafka consume-and-decode loop over that topic.
-3. One `ucwatch worker` process (the full default policy) over the same topic; its rate is
-   taken between the first and the last committed offset, so start-up is not counted.
-4. Latency: for each of --rounds children encountered after the history with no
+1. Publishes a simulated FY2019-2023 history to fresh topics (24,000 children: 296,251
+   records; ``--children`` sets the size), or, with ``--history PREFIX``, reuses the
+   topics an earlier run published (its prefix is printed).
+2. Baseline: a plain confluent-kafka consume-and-decode loop over the whole topic (on a
+   small topic the consumer's start-up dominates: 22k/s on 37k records, 52-79k/s on 296k).
+3. ucwatch's own code without faust or Kafka (bench/own_code.py): CPU per record of the
+   decoder, processor, engine, encoders and state codec over the records read beforehand.
+4. faust's own loop (bench/faust_bare.py): take_events and decode, nothing sent, no table.
+5. ``--workers`` `ucwatch worker` processes of one group (the full default policy).
+   The rates of 4 and 5 are taken from the group's committed offsets, between the first
+   commit and the last, so start-up is not counted.
+6. Latency: for each of --rounds children encountered after the history with no
    referral, a tick crossing their 48 h deadline is written and the wall time until the
    HHS_REFERRAL_OVERDUE alert is readable on the alerts topic is measured.
-Prints events/s, the ratio to the baseline and p50/p99 latency. Figures from a shared,
-noisy 2-core machine: compare the ratio, not absolute numbers across runs.
+Prints events/s and the ratios to the baseline and to faust's own loop. Figures from a
+shared, noisy 2-core machine: compare ratios taken in one run, not numbers across runs.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+from ucwatch.core.kafka_admin import client_config, ensure_topics, wait_for_kafka
 from ucwatch.core.progress import committed_records
 from ucwatch.core.settings import KafkaSettings, Settings, StreamsSettings, TopicsSettings
 from ucwatch.producers.sdk import EventProducer
@@ -42,11 +51,10 @@ from ucwatch.streams.ticks import Ticker
 AS_OF = datetime(2023, 10, 1, tzinfo=UTC)
 
 
-def _settings(bootstrap: str, data_dir: Path, store: str) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    topics = TopicsSettings().prefixed(f"bench-{tag}")
+def _settings(bootstrap: str, data_dir: Path, store: str, prefix: str) -> Settings:
+    topics = TopicsSettings().prefixed(prefix)
     return Settings(data_dir=data_dir, kafka=KafkaSettings(bootstrap=bootstrap), topics=topics,
-                    streams=StreamsSettings(app_id=f"bench-detect-{tag}", store=store))
+                    streams=StreamsSettings(app_id=f"{prefix}-detect", store=store))
 
 
 def _environment(settings: Settings) -> dict[str, str]:
@@ -61,7 +69,7 @@ def _environment(settings: Settings) -> dict[str, str]:
 def _baseline(settings: Settings, count: int) -> float:
     decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
     topic = settings.topics.lifecycle.name
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": uuid.uuid4().hex,
+    consumer = Consumer({**client_config(settings), "group.id": uuid.uuid4().hex,
                          "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(settings.topics.lifecycle.partitions)])
     seen, started = 0, None
@@ -81,57 +89,157 @@ def _committed(settings: Settings, consumer: Consumer) -> int:
     return committed_records(consumer, settings.topics.lifecycle) or 0  # None: the group is forming
 
 
-def main() -> None:
+def _group_rate(settings: Settings, processes: list[subprocess.Popen], count: int) -> tuple[float, float]:
+    """(records/s, µs of the processes' CPU per record) of the group `settings.streams.app_id`,
+    between its first commit and the moment it has committed `count` records. The CPU
+    figure holds on a loaded machine, where the wall-clock rate does not."""
+    group = Consumer({**client_config(settings), "group.id": settings.streams.app_id, "enable.auto.commit": False})
+    try:
+        first = None
+        while (done := _committed(settings, group)) < count:
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a process of group {settings.streams.app_id} exited")
+            if done and first is None:
+                first = (time.perf_counter(), done, _cpu_seconds(processes))
+            time.sleep(0.2)
+        assert first is not None
+        records = count - first[1]
+        cpu_s = _cpu_seconds(processes) - first[2]
+        return records / (time.perf_counter() - first[0]), cpu_s / records * 1e6
+    finally:
+        group.close()
+
+
+def _cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    """User and system CPU of the processes so far, all threads (Linux /proc)."""
+    ticks = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _fresh_group(settings: Settings, name: str) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    return dataclasses.replace(settings, streams=dataclasses.replace(settings.streams, app_id=f"bench-{name}-{tag}"))
+
+
+def _publish(settings: Settings, children: int) -> int:
+    ensure_topics(wait_for_kafka(settings), settings)
+    with EventProducer(settings) as producer:
+        for event in Simulation(SimulationConfig(seed=3, children=children)).events():
+            producer.publish(event)
+    ticker = Ticker(settings, issued_by="bench")
+    try:
+        ticker.tick(int(AS_OF.timestamp() * 1000))
+    finally:
+        ticker.close()
+    return _records(settings)
+
+
+def _records(settings: Settings) -> int:
+    consumer = Consumer({**client_config(settings), "group.id": uuid.uuid4().hex})
+    try:
+        topic = settings.topics.lifecycle
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10)[1]
+                   for p in range(topic.partitions))
+    finally:
+        consumer.close()
+
+
+def main() -> None:  # noqa: PLR0915  one step after another, printed together
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--children", type=int, default=5000)
+    parser.add_argument("--children", type=int, default=24000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--store", choices=["memory", "rocksdb"], default="memory")
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--history", default="", help="the topic prefix of a history published by an earlier run")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--transport", choices=["kafka", "confluent"], default="kafka",
+                        help="faust's driver in the bare faust loop")
+    parser.add_argument("--rounds", type=int, default=30, help="latency rounds (0: none)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["own", "faust", "worker"])
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        settings = _settings(args.bootstrap, Path(scratch), args.store)
-        ensure_topics(wait_for_kafka(settings), settings)
-        with EventProducer(settings) as producer:
-            count = 0
-            for event in Simulation(SimulationConfig(seed=3, children=args.children)).events():
-                producer.publish(event)
-                count += 1
-        ticker = Ticker(settings, issued_by="bench")
-        ticker.tick(int(AS_OF.timestamp() * 1000))
-        count += settings.topics.lifecycle.partitions
+        prefix = args.history or f"bench-{uuid.uuid4().hex[:8]}"
+        settings = _settings(args.bootstrap, Path(scratch), args.store, prefix)
+        count = _records(settings) if args.history else _publish(settings, args.children)
+        print(f"history: topics {prefix}.*, {count:,} records on the lifecycle topic", flush=True)
         baseline = _baseline(settings, count)
+        rows = [("baseline: confluent-kafka consume + decode", baseline)]
+        cpu_rows: list[tuple[str, float]] = []
+        if "own" not in args.skip:
+            from bench import own_code  # here: a run of an older checkout (PYTHONPATH) lacks its modules
 
-        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker"], env=_environment(settings),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        group = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": settings.streams.app_id,
-                          "enable.auto.commit": False})
-        try:
-            first = None
-            while (done := _committed(settings, group)) < count:
-                if done and first is None:
-                    first = (time.perf_counter(), done)
-                time.sleep(0.2)
-            finished = time.perf_counter()
-            rate = (count - first[1]) / (finished - first[0])
-            latencies = _latencies(settings, ticker, args.rounds)
-        finally:
-            worker.terminate()
-            worker.wait(60)
-            group.close()
-            ticker.close()
+            messages = own_code.prefetch(args.bootstrap, settings.topics.lifecycle.name,
+                                         settings.topics.lifecycle.partitions)
+            cpu_s, produced = own_code.measure(messages)
+            print(f"ucwatch's own code, no faust: {cpu_s / count * 1e6:.1f} µs of CPU per record "
+                  f"({count / cpu_s:,.0f}/s); {produced['alerts']:,} alert changes, {produced['snapshots']:,} "
+                  f"snapshots, {produced['state_writes']:,} state writes "
+                  f"({produced['state_bytes'] / max(produced['state_writes'], 1):,.0f} bytes each)", flush=True)
+            rows.append(("ucwatch's own code, no faust (CPU)", count / cpu_s))
+            cpu_rows.append(("ucwatch's own code, no faust", cpu_s / count * 1e6))
+            del messages
+        bare = None
+        if "faust" not in args.skip:
+            bare_settings = _fresh_group(settings, "bare")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bench.faust_bare", "--bootstrap", args.bootstrap, "--topic",
+                 settings.topics.lifecycle.name, "--app-id", bare_settings.streams.app_id, "--transport",
+                 args.transport, "--datadir", str(Path(scratch) / "bare")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                bare, bare_cpu = _group_rate(bare_settings, [process], count)
+            finally:
+                _stop([process])
+            rows.append((f"faust alone: take_events + decode ({args.transport}://)", bare))
+            cpu_rows.append(("faust alone", bare_cpu))
+        latencies: list[float] = []
+        if "worker" not in args.skip:
+            worker_settings = _fresh_group(settings, "detect")
+            env = _environment(worker_settings)
+            workers = [subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker", "--name", f"w{n}"],
+                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       for n in range(args.workers)]
+            try:
+                rate, worker_cpu = _group_rate(worker_settings, workers, count)
+                rows.append((f"ucwatch: {args.workers} worker(s) ({args.store} store, default policy)", rate))
+                cpu_rows.append((f"ucwatch worker(s), {args.workers} process(es) together", worker_cpu))
+                if args.rounds:
+                    ticker = Ticker(worker_settings, issued_by="bench")
+                    try:
+                        latencies = _latencies(worker_settings, ticker, args.rounds)
+                    finally:
+                        ticker.close()
+            finally:
+                _stop(workers)
 
-    print(f"history: {args.children:,} simulated children, {count:,} records on the lifecycle topic")
-    print(f"{'path':<46}{'events/s':>10}{'ratio':>8}")
-    print(f"{'baseline: confluent-kafka consume + decode':<46}{baseline:>10,.0f}{1.0:>8.2f}")
-    print(f"{'ucwatch worker (' + args.store + ' store, default policy)':<46}{rate:>10,.0f}{rate / baseline:>8.2f}")
-    print(f"tick -> alert on Kafka over {len(latencies)} rounds: p50 {statistics.median(latencies) * 1000:.0f} ms, "
-          f"p99 {_percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
+    print(f"{'path':<56}{'events/s':>10}{'/ baseline':>12}{'/ faust':>9}")
+    for label, value in rows:
+        against_faust = f"{value / bare:>9.2f}" if bare else f"{'':>9}"
+        print(f"{label:<56}{value:>10,.0f}{value / baseline:>12.3f}{against_faust}")
+    for label, micros in cpu_rows:
+        print(f"CPU per record, {label}: {micros:.0f} µs (one core's worth: {1e6 / micros:,.0f}/s)")
+    if latencies:
+        print(f"tick -> alert on Kafka over {len(latencies)} rounds: p50 {statistics.median(latencies) * 1000:.0f} "
+              f"ms, p99 {_percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
 
 
 def _latencies(settings: Settings, ticker: Ticker, rounds: int) -> list[float]:
     """Per round, a fresh child with an unmet 48 h deadline, then the tick that passes it."""
-    alerts = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": uuid.uuid4().hex,
+    alerts = Consumer({**client_config(settings), "group.id": uuid.uuid4().hex,
                        "enable.auto.commit": False, "auto.offset.reset": "latest"})
     alerts.assign([TopicPartition(settings.topics.alerts.name, p, -1)
                    for p in range(settings.topics.alerts.partitions)])

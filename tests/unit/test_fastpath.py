@@ -47,5 +47,34 @@ def test_zigzag_varints(value: int) -> None:
 
 
 def test_unsupported_shapes_fall_back() -> None:
-    nested = {"type": "record", "name": "R", "fields": [{"name": "xs", "type": {"type": "array", "items": "int"}}]}
-    assert compile_encoder(nested) is None
+    mapped = {"type": "record", "name": "R", "fields": [{"name": "xs", "type": {"type": "map", "values": "int"}}]}
+    assert compile_encoder(mapped) is None
+    wide_union = {"type": "record", "name": "U", "fields": [{"name": "x", "type": ["null", "int", "string"]}]}
+    assert compile_encoder(wide_union) is None
+
+
+@pytest.mark.parametrize("items", [[], [3], [-1, 0, 2 ** 40], list(range(1100))])
+def test_arrays_of_primitives(items: list[int]) -> None:
+    schema = {"type": "record", "name": "A", "fields": [{"name": "xs", "type": {"type": "array", "items": "long"}},
+                                                          {"name": "tail", "type": "string"}]}
+    encoder = compile_encoder(schema)
+    assert encoder is not None
+    record = {"xs": items, "tail": "end"}
+    assert encoder(record) == _fastavro(type("S", (), {"parsed": fastavro.parse_schema(schema)}), record)
+
+
+def test_the_output_schemas_compile_nested_ones_included() -> None:
+    """The child-state snapshot (an array of open-alert records) used to go through fastavro."""
+    catalog = default_catalog()
+    snapshot = catalog.latest("ChildStateSnapshot", "state")
+    encoder = compile_encoder(snapshot.definition)
+    assert encoder is not None
+    for alerts in ([], [{"alert_id": "a" * 32, "rule": "LOST_CONTACT", "severity": "HIGH"},
+                        {"alert_id": "b" * 32, "rule": "STALE_CASE", "severity": "LOW"}]):
+        record = {"child_id": "SYN-CH-000000001", "custody_status": "RELEASED_TO_SPONSOR",
+                  "contact_status": "UNREACHABLE", "court_status": "NTA_FILED", "next_hearing_at": None,
+                  "last_contact_at": 1_614_600_000_123, "last_event_at": 1_614_600_000_124, "events_seen": 12,
+                  "open_alerts": alerts, "as_of": 1_614_700_000_000, "synthetic": True, "release_state": "TX"}
+        assert encoder(record) == _fastavro(snapshot, record)
+    for name, family in (("AlertChanged", "alerts"), ("NotificationSent", "notifications")):
+        assert compile_encoder(catalog.latest(name, family).definition) is not None

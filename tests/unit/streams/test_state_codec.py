@@ -1,0 +1,118 @@
+"""The children table's rows as bytes: the compact layout round-trips a state exactly, the
+older JSON rows (what faust's json serializer wrote before) still read, and a row that is
+neither is refused with StateRowError, never another exception."""
+
+from __future__ import annotations
+
+import json
+
+import faust
+import pytest
+
+from tests.unit.streams.detect_support import DAY, T0, Child, event
+from ucwatch.streams.engine import Engine
+from ucwatch.streams.policy_parser import default_policy
+from ucwatch.streams.processor import PartitionProcessor
+from ucwatch.streams.state import ChildState
+from ucwatch.streams.state_codec import COMPACT, StateRowError, as_state, dumps_row, loads_row
+from ucwatch.streams.table_codec import ROW_SERIALIZER, Rows
+
+HEARING = "SYN-HR-000000007"
+
+
+def a_child_with_everything() -> ChildState:
+    """Kept fields (None among them), open and closed alerts, notices sent, a wake-up."""
+    child = Child()
+    child.feed(event("ReleasedToSponsor", T0, address_quality="BLANK", state=None, county=None, zip=None),
+               event("HearingScheduled", T0, hearing_id=HEARING, hearing_at=T0 + 30 * DAY),
+               event("FailureToAppear", T0 + 30 * DAY, hearing_id=HEARING),
+               event("PostReleaseContact", T0 + 31 * DAY, reached=True))
+    child.run_clock(T0 + 60 * DAY)
+    assert child.state is not None and child.state.alerts and child.state.sent
+    return child.state
+
+
+def test_a_state_round_trips_through_the_compact_layout() -> None:
+    state = a_child_with_everything()
+    data = dumps_row({"p": 3, "s": state})
+    assert data[:1] == COMPACT
+    row = loads_row(data)
+    again = row["s"]
+    assert row["p"] == 3
+    assert again.to_dict() == state.to_dict()
+    assert again.history == state.history and all(type(e) is tuple for e in again.history)
+    assert again.snapshot() == state.snapshot() and again.next_wakeup_ms == state.next_wakeup_ms
+    assert again.folds is None and again.event_ids == state.event_ids
+    assert len(data) < len(json.dumps({"p": 3, "s": state.to_dict()}))
+
+
+def test_the_older_json_rows_still_read() -> None:
+    """As faust's json serializer wrote them before: a changelog from then restores."""
+    state = a_child_with_everything()
+    old_state_row = json.dumps({"p": 1, "s": state.to_dict()}).encode()
+    row = loads_row(old_state_row)
+    assert row["p"] == 1 and isinstance(row["s"], ChildState) and row["s"].to_dict() == state.to_dict()
+    clock = {"p": 1, "clock_ms": T0}
+    assert loads_row(json.dumps(clock).encode()) == clock
+    assert loads_row(dumps_row(clock)) == clock
+    assert as_state(state.to_dict()).to_dict() == state.to_dict() and as_state(state) is state
+
+
+def test_a_mask_wider_than_64_bits_round_trips() -> None:
+    """A policy of more than 63 matchers gives masks msgpack cannot pack as integers."""
+    state = ChildState("SYN-CH-000000001", "fp", T0, ((T0, "e1", "NtaIssued", None, 2 ** 70 + 5),
+                                                       (T0 + 1, "e2", "NtaServed", {"method": "MAIL"}, 3)))
+    again = loads_row(dumps_row({"p": 0, "s": state}))["s"]
+    assert again.history == state.history
+
+
+@pytest.mark.parametrize("data", [b"", b"\x02whatever", b"\x01", b"\x01\x93\x01", b"\x01\xc1", b"{not json",
+                                  b"[1, 2]", b"\x01\x99" + b"\xc0" * 9])
+def test_a_row_of_no_known_layout_is_refused_clearly(data: bytes) -> None:
+    with pytest.raises(StateRowError):
+        loads_row(data)
+
+
+def test_the_processor_restores_its_partition_from_rows_of_either_layout() -> None:
+    """A store holding old JSON rows and new compact ones: timers and states as before."""
+    engine = Engine(default_policy())
+    old, new = Child(engine=engine), Child(engine=engine)
+    old.feed(event("ReleasedToSponsor", T0, child=1))
+    new.feed(event("ReleasedToSponsor", T0, child=2))
+    assert old.state is not None and new.state is not None
+    store = {old.state.child_id: loads_row(json.dumps({"p": 0, "s": old.state.to_dict()}).encode()),
+             new.state.child_id: loads_row(dumps_row({"p": 0, "s": new.state})),
+             "__clock__:0": loads_row(json.dumps({"p": 0, "clock_ms": T0}).encode())}
+    processor = PartitionProcessor(engine, store, 0)
+    assert processor.clock_ms == T0
+    outputs = processor.on_tick(T0 + 400 * DAY)   # both children's deadlines pass
+    assert {key for key, _ in outputs.alerts} == {old.state.child_id, new.state.child_id}
+    assert len(outputs.states) == 2, "one snapshot per child changed"
+
+
+def test_faust_uses_the_row_serializer_for_the_store_and_the_changelog() -> None:
+    app = faust.App("codec-test", broker="kafka://127.0.0.1:1", store="memory://")
+    table = app.Table("children", partitions=1, key_type=str, value_type=Rows, default=None)
+    assert table.value_serializer == table.changelog_topic.value_serializer == ROW_SERIALIZER
+    state = a_child_with_everything()
+    data = app.serializers.dumps_value(Rows, {"p": 0, "s": state}, serializer=ROW_SERIALIZER)
+    assert data is not None and data[:1] == COMPACT
+    assert app.serializers.loads_value(Rows, data, serializer=ROW_SERIALIZER)["s"].to_dict() == state.to_dict()
+
+
+def test_a_batch_sends_one_snapshot_per_child_the_last_one() -> None:
+    """The child-state topic is compacted: of a child's changes in one batch only the last
+    snapshot is sent, with the clock of that change; other children keep theirs."""
+    engine = Engine(default_policy())
+    processor = PartitionProcessor(engine, {}, 0)
+    batch = processor.on_event(event("ChildEncountered", T0, child=1))
+    batch.extend(processor.on_event(event("ChildEncountered", T0 + 1, child=2)))
+    batch.extend(processor.on_event(event("CustodyTransferred", T0 + DAY, child=1)))
+    snapshots = dict(batch.states)
+    assert len(batch.states) == 2
+    first = snapshots["SYN-CH-000000001"]
+    assert (first["custody_status"], first["events_seen"], first["as_of"]) == ("IN_HHS_CUSTODY", 2, T0 + DAY)
+    assert snapshots["SYN-CH-000000002"]["as_of"] == T0 + 1
+    writes = processor.drain_writes()
+    assert set(writes.states) == {"SYN-CH-000000001", "SYN-CH-000000002"}
+    assert writes.states["SYN-CH-000000001"]["s"] is batch.changed["SYN-CH-000000001"][0]

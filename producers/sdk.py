@@ -8,7 +8,11 @@
 Confluent wire format and produces keyed by child_id, so a child's events stay in order on
 one partition. The producer is idempotent with acks=all: a retry inside the client never
 duplicates or reorders. Delivery failures are collected and raised by `flush`, or handed
-to the caller's `on_failure` callback with the caller's reference.
+to the caller's `on_failure` callback with the caller's reference. A caller that must know
+which records Kafka acknowledged (file import's journal) gives the producer a `tracker`:
+it hears every record produced (`sent(value, reference)`) and every delivery report, the
+successful ones included (`on_delivery(error, message)`, error None on success), through
+one callback for the whole producer.
 """
 
 from __future__ import annotations
@@ -17,19 +21,28 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Producer
 
 from ucwatch.core.errors import DeliveryError, SettingsError
 from ucwatch.core.kafka_admin import client_config
 from ucwatch.core.settings import Settings
+from ucwatch.producers.watermarks import watermark_record
 from ucwatch.schemas.catalog import SchemaVersion, default_catalog
 from ucwatch.schemas.contract import ContractRules, EventContract
 from ucwatch.schemas.registry import SchemaRegistry, registry_for
 from ucwatch.schemas.serde import Encoder
 
 FailureCallback = Callable[[Any, str], None]
+
+
+class DeliveryTracker(Protocol):
+    """Hears each record produced with its caller's reference, then its delivery report."""
+
+    def sent(self, value: bytes, reference: Any) -> None: ...
+
+    def on_delivery(self, error: Any, message: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -58,11 +71,12 @@ class ProducerOptions:
 class EventProducer:
     def __init__(self, settings: Settings, *, topic: str | None = None,
                  registry: SchemaRegistry | None = None, options: ProducerOptions | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, tracker: DeliveryTracker | None = None) -> None:
         catalog = default_catalog()
         self.topic = topic or settings.topics.lifecycle.name
         self.contract = EventContract(
             catalog, ContractRules(int(settings.validation.max_future_skew_s * 1000)), clock)
+        self._clock = clock
         self._owned_registry: SchemaRegistry | None = None
         if registry is None:
             registry = self._owned_registry = registry_for(settings.schema_registry, catalog)
@@ -80,10 +94,12 @@ class EventProducer:
             "compression.type": options.compression,
             "queue.buffering.max.messages": options.queue_max_messages,
             "delivery.timeout.ms": settings.kafka.delivery_timeout_ms,
-            # Successful deliveries need no Python call each; failures are all reported.
-            "delivery.report.only.error": True,
-            "on_delivery": self._record_failure,
+            # Successful deliveries need no Python call each unless a tracker must hear
+            # them; failures are all reported.
+            "delivery.report.only.error": tracker is None,
+            "on_delivery": self._record_failure if tracker is None else tracker.on_delivery,
         })
+        self._tracker = tracker
         self._failures: list[str] = []
         self.produced = 0
 
@@ -100,9 +116,9 @@ class EventProducer:
         """Produces a record already normalized by `contract`."""
         value = self._encoder.encode(schema, record)
         callback = None if on_failure is None else _FailureForwarder(on_failure, reference, self._failures)
-        self._produce(record["child_id"], value, callback)
+        self._produce(record["child_id"], value, callback, reference)
 
-    def _produce(self, key: str, value: bytes, callback: Any) -> None:
+    def _produce(self, key: str, value: bytes, callback: Any, reference: Any = None) -> None:
         while True:
             try:
                 if callback is None:
@@ -113,9 +129,27 @@ class EventProducer:
             except BufferError:
                 # The local queue is full: serve delivery reports until there is room.
                 self._producer.poll(0.05)
+        if self._tracker is not None and callback is None:  # produced: its answer comes in a later poll
+            self._tracker.sent(value, reference)
         self.produced += 1
         if self.produced & 0x3FF == 0:
             self._producer.poll(0)
+
+    def declare_watermark(self, source: str, complete_up_to_ms: int, *, issued_by: str = "sdk") -> int:
+        """Declares `source`'s feed complete up to an instant (producers/watermarks.py): one
+        SourceWatermark record on every partition of the topic, after the events this
+        producer published before it; flushed. Returns how many partitions."""
+        metadata = self._producer.list_topics(self.topic, timeout=10).topics[self.topic]
+        if metadata.error is not None:
+            raise DeliveryError(1, f"topic {self.topic}: {metadata.error.str()}")
+        schema = default_catalog().latest("SourceWatermark", "control")
+        now = int(self._clock() * 1000)
+        for partition in sorted(metadata.partitions):
+            value = self._encoder.encode(schema, watermark_record(source, complete_up_to_ms, now, partition,
+                                                                  issued_by))
+            self._producer.produce(self.topic, value, None, partition=partition)
+        self.flush()
+        return len(metadata.partitions)
 
     def flush(self, timeout_s: float = 120.0) -> None:
         """Waits for every acknowledgement; raises DeliveryError naming what was lost."""

@@ -34,7 +34,7 @@ class ChildFactory:
         self._rng = random.Random()
         self._child_seed = stream_seed(config.seed, "child")
         self._lifecycle = Lifecycle(config, self._rng, as_of, stream_seed(config.seed, "sponsor"))
-        self._feed = Feed(config.feed, self._rng, as_of)
+        self._feed = Feed(config.feed, self._rng, as_of, stream_seed(config.seed, "loads"))
         self.truth = GroundTruth(as_of)
         """What happened, from each child's full history (up to as_of)."""
         self.delivered_truth = GroundTruth(as_of)

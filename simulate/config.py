@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from ucwatch.core.errors import SettingsError
 from ucwatch.simulate import calibration as cal
+from ucwatch.simulate.events import SOURCES
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,15 @@ class FeedRates:
     batch_late_days: tuple[float, float] = (7.0, 30.0)
     out_of_order_share: float = 0.02            # held back past the child's next event
     duplicate_share: float = 0.01               # same event_id and content delivered twice
+    late_by_load: bool = False
+    """Draw the tail lateness once per (source, nightly load) for batch sources and per
+    (source, day) for the others, not per event: a whole export arrives late, so the source
+    knows what it has not delivered yet and can declare a watermark. Draws the same random
+    numbers per event, so histories do not change."""
+    load_late_share: float = 0.03               # late_by_load: the share of loads (days) late
+    outage: tuple[str, str, str] | None = None
+    """(source, from, until) ISO-8601 UTC: the source delivers nothing recorded in the
+    window until it ends (at its next load for a batch source)."""
 
 
 def _end_of_fy(fy: int) -> datetime:
@@ -150,8 +160,22 @@ def _check_rates(rates: Rates | FeedRates, section: str) -> None:
                 raise SettingsError(f"{name}: every share must be between 0 and 1")
         elif isinstance(value, (int, float)) and value < 0:
             raise SettingsError(f"{name} must not be negative, not {value!r}")
+    if isinstance(rates, FeedRates) and rates.outage is not None:
+        _check_outage(rates.outage)
     if isinstance(rates, Rates):
         if rates.in_absentia_after_ftas < 1:
             raise SettingsError("rates.in_absentia_after_ftas must be at least 1")
         if not 1 <= rates.max_hearings <= 16:
             raise SettingsError("rates.max_hearings must be between 1 and 16")
+
+
+def _check_outage(outage: tuple[str, str, str]) -> None:
+    source, start, end = outage
+    if source not in SOURCES:
+        raise SettingsError(f"feed.outage: unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    try:
+        begins, ends = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (start, end))
+    except ValueError:
+        raise SettingsError(f"feed.outage: {start!r} / {end!r} must be ISO-8601 date-times") from None
+    if begins.tzinfo is None or ends.tzinfo is None or ends <= begins:
+        raise SettingsError("feed.outage: from and until must be UTC date-times with until later than from")

@@ -8,7 +8,10 @@ Each event gets a `recorded_at` no earlier than its `occurred_at`:
   load sharing the load's timestamp, and a quarter of them 7 to 30 days late (domain.md:
   "lateness of 7 days or more is normal");
 - a share of events is held back until after the child's next event (out of order);
-- a share is delivered twice, same event_id and content.
+- a share is delivered twice, same event_id and content;
+- with `late_by_load`, a batch source's tail lateness hits whole nightly loads (drawn per
+  source and load from the run's seed) instead of single events;
+- with `outage`, one source delivers nothing recorded inside a window until it ends.
 
 Copies recorded at or after as_of are not delivered; `deliver` can also hand back the
 events that were (in history order), which is what any observer of the feed can know by
@@ -24,9 +27,10 @@ reproducibly), then by child, position and copy, so no two items ever compare eq
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Any
 
-from ucwatch.simulate.clock import DAY, HOUR, MINUTE, iso
+from ucwatch.simulate.clock import DAY, HOUR, MINUTE, iso, to_ms
 from ucwatch.simulate.config import FeedRates
 from ucwatch.simulate.events import EOIR, EVENT_TYPES, ORR, ORR_PROVIDER, PRS, SOURCES
 from ucwatch.simulate.lifecycle import Event
@@ -40,31 +44,56 @@ ROW_AT = 5
 
 
 class Feed:
-    def __init__(self, rates: FeedRates, rng: random.Random, as_of_ms: int) -> None:
+    def __init__(self, rates: FeedRates, rng: random.Random, as_of_ms: int, load_seed: int = 0) -> None:
         self._rates = rates
         self._rng = rng
         self._as_of = as_of_ms
         self._load_texts: dict[int, str] = {}
+        self._load_seed = load_seed
+        self._load_delay: dict[tuple[int, int], int] = {}
+        self._outage: tuple[int, int, int] | None = None
+        if rates.outage is not None:
+            name, start, end = rates.outage
+            self._outage = (SOURCES.index(name), _ms(start), _ms(end))
 
-    def recorded_times(self, events: list[Event]) -> list[int]:
+    def _late_load(self, source: int, load_at: int) -> int:
+        key = (source, load_at)
+        delay = self._load_delay.get(key)
+        if delay is None:
+            delay = self._load_delay[key] = load_delay(self._rates, self._load_seed, source, load_at)
+        return delay
+
+    # the per-event loop in one frame: a helper call per event would cost more than the draws
+    def recorded_times(self, events: list[Event]) -> list[int]:  # noqa: PLR0912
         rng, f = self._rng, self._rates
         random, uniform = rng.random, rng.uniform
         realtime_median = f.realtime_lag_median_minutes * MINUTE
         batch_median = f.batch_processing_median_hours * HOUR
         realtime_late, batch_late = f.realtime_late_share, f.batch_late_share
+        by_load, outage = f.late_by_load, self._outage
         recorded = []
         for occurred, _, source, _, _ in events:
             load_at = BATCH_LOAD_AT.get(source)
             if load_at is None:
                 at = occurred + int(lognormal(rng, realtime_median, 1.0))
                 if random() < realtime_late:
-                    at += int(uniform(*f.realtime_late_days) * DAY)
+                    late = int(uniform(*f.realtime_late_days) * DAY)
+                    if not by_load:
+                        at += late
+                if by_load:
+                    at += self._late_load(source, at // DAY * DAY)
             else:
                 ready = occurred + int(lognormal(rng, batch_median, 0.8))
                 at = ((ready - load_at) // DAY + 1) * DAY + load_at
                 if random() < batch_late:
                     # whole days keep a late record on a load timestamp
-                    at += int(uniform(*f.batch_late_days)) * DAY
+                    late = int(uniform(*f.batch_late_days)) * DAY
+                    if not by_load:
+                        at += late
+                if by_load:
+                    at += self._late_load(source, at)
+            if outage is not None and source == outage[0] and outage[1] <= at < outage[2]:
+                at = outage[2] if load_at is None else ((outage[2] - load_at - 1) // DAY + 1) * DAY + load_at
             recorded.append(at)
         if f.out_of_order_share:
             out_of_order = f.out_of_order_share
@@ -100,3 +129,19 @@ class Feed:
             if random() < duplicate_share:
                 append((recorded, getrandbits(32), serial, seq, 1, *row))
         return items
+
+
+def _ms(text: str) -> int:
+    return to_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+
+def load_delay(rates: FeedRates, load_seed: int, source: int, load_at: int) -> int:
+    """late_by_load: the extra delay of one source's nightly load, or of a real-time source's
+    day (`load_at` its midnight), 0 for most: the same for every child, since it depends
+    only on the run's seed, the source and the load."""
+    draw = random.Random(load_seed + source * 100_003 + load_at // DAY)
+    if draw.random() >= rates.load_late_share:
+        return 0
+    low, high = rates.batch_late_days if source in BATCH_LOAD_AT else rates.realtime_late_days
+    return int(draw.uniform(low, high)) * DAY

@@ -10,9 +10,10 @@ per record, in partition order (one actor, so records are handled one at a time)
    (an event the engine refuses is dead-lettered the same way);
 3. alert changes, notifications and child-state snapshots are encoded and sent keyed by
    child_id.
-Then, per batch (`_write_batch`): every send is awaited until Kafka acknowledged it; only
-then are the changed states written to the table, and their changelog records awaited too.
-faust acks the batch afterwards and commits it within a second.
+Then, per batch (`write_batch`): every send is awaited until Kafka acknowledged it; only
+then are the changed states written to the table, and their changelog records awaited too;
+only then each partition's clock, awaited as well (streams/durable.py numbers the crash
+points this order survives). faust acks the batch afterwards and commits it within a second.
 
 So a crash never leaves a state durable without the outputs it records as sent: a worker
 killed before the commit handles the batch again, from states that either lack its events
@@ -31,51 +32,41 @@ commit; it restarts from its last committed offset (`ucwatch run` restarts it).
 from __future__ import annotations
 
 import logging
-import weakref
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Awaitable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.streams import _current_event as faust_current_event
 
 from ucwatch.core import deadletter as deadletters
 from ucwatch.core.errors import ContractError, SettingsError
+from ucwatch.core.kafka_admin import faust_broker_credentials
+from ucwatch.core.provenance import ProvenanceRefused, refusal_for
 from ucwatch.core.settings import Settings
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
-from ucwatch.streams.durable import DurableTable, abandon_batch, confirm
+from ucwatch.streams.durable import DurableTable, abandon_batch, confirm, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
+from ucwatch.streams.metrics import DetectMetrics
+from ucwatch.streams.operations import WorkerOperations
 from ucwatch.streams.policy import Policy
-from ucwatch.streams.processor import Outputs, PartitionProcessor
+from ucwatch.streams.processor import CLOCK_KEY_PREFIX, Outputs, PartitionProcessor
 from ucwatch.streams.records import EPOCH, OutputSchemas
+from ucwatch.streams.rights import source_topics
+from ucwatch.streams.table_codec import Rows
 
 log = logging.getLogger(__name__)
 TICK = "gov.ucwatch.control.ClockTick"
+WATERMARK = "gov.ucwatch.control.SourceWatermark"
 BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.1
 LIFECYCLE_NAMESPACE = "gov.ucwatch.lifecycle."
 CONFIRM_MARGIN_S = 30.0
 """A send not acknowledged this long after the producer's own timeout is taken as lost."""
-
-
-@contextmanager
-def writing_for(event: Any) -> Iterator[None]:
-    """Makes table writes go to `event`'s partition (store and changelog).
-
-    faust picks the partition of a table write from the current event, a context variable
-    its stream sets per event; take_events does not. Setting only the context variable,
-    and restoring it, leaves the stream's own record of its current event alone (it uses
-    that one to collect the next batch). faust-streaming 0.15 private API.
-    """
-    token = faust_current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        faust_current_event.reset(token)
 
 
 def state_dir(settings: Settings, worker_name: str) -> Path:
@@ -97,6 +88,7 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
     app = faust.App(
         settings.streams.app_id,
         broker=f"kafka://{settings.kafka.bootstrap}",
+        broker_credentials=faust_broker_credentials(settings),  # None: PLAINTEXT (docs/security.md)
         store="rocksdb://" if store == "rocksdb" else "memory://",
         datadir=str(datadir),
         topic_partitions=partitions,
@@ -113,7 +105,9 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         Table=DurableTable,
         **group_options(member),
     )
-    detector = Detector(app, settings, policy, send_timeout_s + CONFIRM_MARGIN_S)
+    operations = WorkerOperations(app, settings, worker_name)  # metrics, health, clock watch
+    detector = Detector(app, settings, policy, send_timeout_s + CONFIRM_MARGIN_S, operations.metrics)
+    operations.attach(detector)
     MembershipLog(app, settings.streams.app_id, member, topics.lifecycle.name)
 
     @app.agent(detector.lifecycle, name="detect")
@@ -131,14 +125,24 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
 class Detector:
     """The topics, the table and the per-batch work of one worker's app."""
 
-    def __init__(self, app: faust.App, settings: Settings, policy: Policy, confirm_timeout_s: float) -> None:
+    def __init__(self, app: faust.App, settings: Settings, policy: Policy, confirm_timeout_s: float,
+                 metrics: DetectMetrics | None = None) -> None:
         topics = settings.topics
-        self.lifecycle = self._topic(app, topics.lifecycle.name, topics.lifecycle.partitions)
+        self._metrics = metrics or DetectMetrics()
+        self._ticks = 0
+        # The lifecycle topic and, on a secured broker, the agencies' ingestion topics: all
+        # with the same partition count, so faust's assignor gives partition n of each to the
+        # same worker, and one processor per partition number sees all of a child's events.
+        self.lifecycle = app.topic(*(t.name for t in source_topics(settings)), key_type=bytes, value_type=bytes,
+                                   key_serializer="raw", value_serializer="raw",
+                                   partitions=topics.lifecycle.partitions)
         self._alerts = self._topic(app, topics.alerts.name, topics.alerts.partitions)
         self._notifications = self._topic(app, topics.notifications.name, topics.notifications.partitions)
         self._child_state = self._topic(app, topics.child_state.name, topics.child_state.partitions)
         self._deadletter = self._topic(app, topics.deadletter.name, topics.deadletter.partitions)
-        table = app.Table("children", partitions=topics.lifecycle.partitions, key_type=str, default=None)
+        # value_type=Rows: states in the compact layout of streams/state_codec.py
+        table = app.Table("children", partitions=topics.lifecycle.partitions, key_type=str, value_type=Rows,
+                          default=None)
         assert isinstance(table, DurableTable)
         self.children = table
         catalog = default_catalog()
@@ -166,6 +170,7 @@ class Detector:
         # The records are handled without an await, so a rebalance cannot interleave with
         # them; the processors used are kept here because one during the awaits below may
         # clear `processors`, and their pending writes must still be made.
+        started, ticks = time.perf_counter(), self._ticks
         used: dict[int, tuple[PartitionProcessor, Any]] = {}
         outputs = Outputs()
         letters: list[tuple[bytes | None, bytes]] = []
@@ -185,14 +190,27 @@ class Detector:
         sent += await self._send_outputs(outputs)
         # 1. the batch's alerts, notifications, snapshots and dead letters are on Kafka
         await confirm(sent, "output record(s)", self._confirm_timeout_s)
-        # 2. only then the states that record them as sent, and their changelog records
-        for processor, event in used.values():
-            writes = processor.drain_writes()
-            if writes:
-                with writing_for(event):
-                    for key, value in writes.items():
-                        self.children[key] = value
-        await confirm(self.children.take_unconfirmed(), "state write(s)", self._confirm_timeout_s)
+        # 2. only then the states that record them as sent, confirmed; 3. then the clocks
+        await write_states(self.children, [(processor.drain_writes(), event) for processor, event in used.values()],
+                           self._confirm_timeout_s)
+        self._metrics.batch(len(events), self._ticks - ticks, len(letters), outputs, time.perf_counter() - started)
+
+    def clocks(self, partitions: Iterable[int]) -> dict[int, int]:
+        """Each partition's log clock (ms): its processor's, else the one stored in the table."""
+        clocks = {}
+        for partition in partitions:
+            processor = self.processors.get(partition)
+            if processor is not None:
+                clocks[partition] = processor.clock_ms
+            else:
+                stored = self.children.get(f"{CLOCK_KEY_PREFIX}{partition}")
+                clocks[partition] = stored["clock_ms"] if stored else 0
+        return clocks
+
+    async def send_alert(self, key: str, record: dict[str, Any]) -> Awaitable[Any]:
+        """Sends an operations alert change (streams/operations.py); returns its acknowledgement."""
+        return await self._alerts.send(key=key.encode(),  # type: ignore[no-any-return]
+                                       value=self._encoders["alert"].encode(self._schemas.alert, record))
 
     async def _send_outputs(self, outputs: Outputs) -> list[Awaitable[Any]]:
         encoders, schemas = self._encoders, self._schemas
@@ -210,8 +228,10 @@ class Detector:
 
     def _dead_letter(self, message: Any, error: ContractError) -> bytes:
         log.warning("dead-lettering %s:%s:%s: %s", message.topic, message.partition, message.offset, error)
+        self._metrics.dead_letters.labels(error.code).inc()
         return deadletters.for_record(
-            reason_code=error.code, reason=error.message, stage="detect", topic=message.topic,
+            reason_code=error.code, reason=error.message,
+            stage="provenance" if isinstance(error, ProvenanceRefused) else "detect", topic=message.topic,
             partition=message.partition, offset=message.offset, value=message.value, key=message.key,
             field=error.field, event_type=error.event_type).to_json()
 
@@ -223,8 +243,19 @@ class Detector:
 
     def _handle(self, processor: PartitionProcessor, message: Any) -> Outputs:
         name, record = self._decoder.decode_named(message.value)
+        refused = refusal_for(message.topic, name, record.get("source"))
+        if refused is not None:  # an agency's event it may not state: never applied
+            raise ProvenanceRefused(refused, record.get("event_type") or name.rpartition(".")[2])
         if name == TICK:
-            return processor.on_tick((record["tick_at"] - EPOCH).total_seconds() * 1000)
+            outputs = processor.on_tick((record["tick_at"] - EPOCH).total_seconds() * 1000)
+            self._ticks += 1
+            return outputs
         if name.startswith(LIFECYCLE_NAMESPACE):
             return processor.on_event(record)
+        if name == WATERMARK:
+            return processor.on_watermark(record["source"], _ms(record["complete_up_to"]), _ms(record["declared_at"]))
         raise ContractError("unexpected_record", f"a {name} record does not belong on the lifecycle topic")
+
+
+def _ms(moment: Any) -> int:
+    return int((moment - EPOCH) // timedelta(milliseconds=1))

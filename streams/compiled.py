@@ -21,9 +21,12 @@ from typing import Any
 
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.streams.policy import SEVERITY_RANK, Condition, Matcher, Policy, Rule
+from ucwatch.streams.watermarks import awaited_sources
 
 SNAPSHOT_FIELDS = ("hearing_id", "hearing_at", "next_hearing_at")
 """Kept whatever the policy says: the snapshot's court status and next hearing use them."""
+SNAPSHOT_FIELDS_OF = {"ReleasedToSponsor": ("state",)}
+"""Kept for one event type only: the snapshot's release_state (the US state of release)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +50,8 @@ class CompiledRule:
     escalations: tuple[tuple[int, str], ...]
     severity: str
     severity_rank: int
+    sources: tuple[str, ...] = ()
+    """The sources whose watermarks the rule's alerts wait for (watermarks.awaited_sources)."""
 
 
 class CompiledPolicy:
@@ -137,7 +142,8 @@ class CompiledPolicy:
             key=rule.start.key, count=rule.start.count, after_ms=rule.deadline_ms,
             deadline_from=rule.deadline_from,
             escalations=tuple((e.after_ms, e.severity) for e in rule.escalations),
-            severity=rule.severity, severity_rank=SEVERITY_RANK[rule.severity])
+            severity=rule.severity, severity_rank=SEVERITY_RANK[rule.severity],
+            sources=awaited_sources(rule, self.policy.feeds))
 
     def _per_type(self) -> None:
         """One reader function per event type, generated from the matchers that concern it
@@ -148,7 +154,8 @@ class CompiledPolicy:
         schema_fields = {t: {f["name"]: f for f in catalog.latest(t).fields} for t in types}
         matchers: dict[str, list[tuple[Matcher, int]]] = {t: [] for t in types}
         other: list[tuple[Matcher, int]] = []        # any type: also types newer than the catalog
-        kept: dict[str, set[str]] = {t: {f for f in SNAPSHOT_FIELDS if f in schema_fields[t]} for t in types}
+        kept: dict[str, set[str]] = {t: {f for f in SNAPSHOT_FIELDS if f in schema_fields[t]}
+                                     | set(SNAPSHOT_FIELDS_OF.get(t, ())) for t in types}
         for matcher, bit in self._bits.items():
             for t in matcher.event_types or types:
                 matchers[t].append((matcher, bit))

@@ -3,6 +3,12 @@
     engine = Engine(policy)
     step = engine.on_event(state, event, now_ms)   # state None for a child never seen
     step = engine.on_time(state, now_ms)           # when now_ms >= state.next_wakeup_ms
+    step = engine.on_marks(state, now_ms, marks)   # a watermark moved: look at PENDING alerts
+
+`marks` (optional, all three): the partition's source watermarks (watermarks.py). With
+them, an alert due while a source its rule awaits is not complete up to the deadline is
+PENDING instead of OPEN (lifecycle.py, cases 11-13); without them, or for sources with no
+watermark, alerts open at the deadline as they always did.
 
 Both are pure: the result depends only on the arguments (never the wall clock), and the
 state passed in is never modified; `Step.state` is the new state (the same object when
@@ -22,19 +28,38 @@ from __future__ import annotations
 from bisect import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ucwatch.core.errors import ContractError
 from ucwatch.streams.compiled import CompiledPolicy, CompiledRule
 from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, Fold, new_fold, start_order
 from ucwatch.streams.ids import alert_id, notification_id
-from ucwatch.streams.lifecycle import ENDED, OPEN, OPENED, RETRACTED, Change, advance, fact_time, reason_text
+from ucwatch.streams.lifecycle import (
+    ENDED,
+    HELD,
+    OPEN,
+    OPENED,
+    RETRACTED,
+    UNRAISED,
+    WITHDRAWN,
+    Change,
+    advance,
+    fact_time,
+    reason_text,
+)
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.state import ChildState, Entry, Record
 
 _EMPTY: dict[str, list[Any]] = {}
+_EMPTY_RECORDS: dict[str, Record] = {}
 FULL, FEED, WAIT, KEEP = 0, 1, 2, 3
 _LONG_AGO = -(2 ** 62)
+
+
+class Marks(Protocol):
+    """The source watermarks the engine asks (watermarks.PartitionMarks)."""
+
+    def hold(self, sources: tuple[str, ...], deadline: int, now: int) -> tuple[str, int | None] | None: ...
 
 
 def _rule_order(item: tuple[CompiledRule, int]) -> int:
@@ -46,8 +71,8 @@ class AlertChange:
     alert_id: str
     child_id: str
     rule: str
-    change: str          # OPENED, ESCALATED, RESOLVED, RETRACTED, CANCELLED
-    status: str          # OPEN, RESOLVED, RETRACTED, CANCELLED
+    change: str          # OPENED, ESCALATED, RESOLVED, RETRACTED, CANCELLED, PENDING, WITHDRAWN
+    status: str          # OPEN, RESOLVED, RETRACTED, CANCELLED, PENDING, WITHDRAWN
     severity: str
     deadline_ms: int
     fired_at_ms: int     # event time of the change: the deadline for OPENED, the escalation
@@ -113,7 +138,13 @@ class Engine:
         # folds are never changed in place, so every new child can start from the same ones
         self._empty_folds = tuple(new_fold(r, self._c.close_bits, self._c.reopen_bits) for r in self._c.rules)
 
-    def on_event(self, state: ChildState | None, event: Mapping[str, Any], now_ms: int) -> Step:
+    def sources(self, rule: str) -> tuple[str, ...]:
+        """The sources whose watermarks `rule`'s alerts wait for (none for an unknown rule)."""
+        compiled = self._c.by_name.get(rule)
+        return compiled.sources if compiled is not None else ()
+
+    def on_event(self, state: ChildState | None, event: Mapping[str, Any], now_ms: int,
+                 marks: Marks | None = None) -> Step:
         c = self._c
         try:
             event_id, event_type = event["event_id"], event["event_type"]
@@ -156,12 +187,14 @@ class Engine:
         hits = c.hits(mask, reopens)
         plan = self._plan_event(state, hits, appended, bool(mask & c.close_bits), now)
         alerts, wakeups, sent, folds = self._derive(state, history, entry, hits[0], plan, now, sent, changes,
-                                                    notes)
+                                                    notes, marks)
         new = ChildState(state.child_id, c.fingerprint, now, history, alerts, wakeups, sent, contact,
                          ids | {event_id}, folds)
         return _step(new, changes, notes, True)
 
-    def on_time(self, state: ChildState, now_ms: int) -> Step:
+    def on_time(self, state: ChildState, now_ms: int, marks: Marks | None = None, *,
+                held: bool = False) -> Step:
+        """`held`: also derive again every rule with a PENDING alert (see on_marks)."""
         c = self._c
         changes: list[AlertChange] = []
         now = now_ms if state.now_ms is None or now_ms > state.now_ms else state.now_ms
@@ -170,14 +203,23 @@ class Engine:
         wakeups, folds = state.wakeups, state.folds
         plan = [(r, WAIT if folds is not None and folds[r.index] is not None else FULL)
                 for r in c.rules if r.name in wakeups and wakeups[r.name] <= now]
+        if held:
+            planned = {r for r, _ in plan}
+            plan.extend((r, FULL) for r in c.rules if r not in planned and any(
+                rec[1] == HELD for rec in state.alerts.get(r.name, _EMPTY_RECORDS).values()))
+            plan.sort(key=_rule_order)
         if not plan and not changes:
             return _step(state, [], [], False)
         notes: list[Notification] = []
         alerts, wakeups, sent, folds = self._derive(state, state.history, None, (), plan, now, state.sent,
-                                                    changes, notes)
+                                                    changes, notes, marks)
         new = ChildState(state.child_id, c.fingerprint, now, state.history, alerts, wakeups, sent,
                          state.last_contact_ms, state.event_ids, folds)
         return _step(new, changes, notes, True)
+
+    def on_marks(self, state: ChildState, now_ms: int, marks: Marks) -> Step:
+        """A watermark moved: the child's PENDING alerts (and anything due) looked at again."""
+        return self.on_time(state, now_ms, marks, held=True)
 
     # which rules to derive again, and how
 
@@ -214,7 +256,7 @@ class Engine:
     def _derive(self, state: ChildState, history: tuple[Entry, ...],  # noqa: PLR0912, PLR0915, PLR0917
                 entry: Entry | None, concerned: tuple[CompiledRule, ...],
                 plan: list[tuple[CompiledRule, int]], now: int, sent: tuple[str, ...],
-                changes: list[AlertChange], notes: list[Notification],
+                changes: list[AlertChange], notes: list[Notification], marks: Marks | None = None,
                 ) -> tuple[dict[str, dict[str, Record]], dict[str, int], tuple[str, ...],
                            tuple[Fold | None, ...] | None]:
         """Derive the planned rules, emit what changed; returns the new alerts, wakeups, sent
@@ -264,7 +306,11 @@ class Engine:
                         continue
                     if kind != DUE:
                         continue
-                items, at = advance(record, inst, kind, r, now)
+                hold = None
+                if (marks is not None and kind == DUE and r.sources
+                        and (record is None or record[1] in UNRAISED)):
+                    hold = marks.hold(r.sources, inst.deadline, now)
+                items, at = advance(record, inst, kind, r, now, hold)
                 if at is not None and (wake is None or at < wake):
                     wake = at
                 if items:
@@ -309,7 +355,7 @@ class Engine:
         basis = r.rule.basis
         for change, status_, severity, fired_at, reason in items:
             sequence += 1
-            if change == OPENED:
+            if change in (OPENED, HELD):
                 episode = deadline
             changes.append(_made(AlertChange, {
                 "alert_id": the_id, "child_id": child_id, "rule": r.name, "change": change, "status": status_,
@@ -365,7 +411,13 @@ class Engine:
                 continue
             kept = {}
             for anchor, rec in records.items():
-                if rec[1] == OPEN:
+                if rec[1] == HELD:
+                    sequence = rec[3] + 1
+                    changes.append(AlertChange(rec[0], state.child_id, rule, WITHDRAWN, WITHDRAWN, rec[2],
+                                               rec[4], now, f"rule {rule} is no longer in the policy",
+                                               rec[5], "", sequence))
+                    kept[anchor] = [rec[0], WITHDRAWN, rec[2], sequence, rec[4], rec[5], None, None]
+                elif rec[1] == OPEN:
                     sequence = rec[3] + 1
                     changes.append(AlertChange(rec[0], state.child_id, rule, RETRACTED, RETRACTED, rec[2],
                                                rec[4], now, f"rule {rule} is no longer in the policy",

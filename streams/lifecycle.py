@@ -40,6 +40,14 @@ become due. The cases are numbered as in docs/detect.md:
     the alert had then; the reason names the escalation that did not apply. The last
     record then carries the true end time, which time-to-resolution figures read.
 
+11. never emitted (or RETRACTED or WITHDRAWN), due, but held (`hold`: a source the rule
+    awaits is not complete up to the deadline, or a known outage covers it): PENDING at
+    the deadline, not notified. While held, nothing more.
+12. PENDING and no longer held: the timeline of case 1 (OPENED at the deadline, so the
+    record still says when the child became overdue), the sequence going on.
+13. PENDING, and the follow-up or a closure came on or before the deadline, the deadline
+    moved, or the instance is gone: WITHDRAWN (it never was an alert; kept for the record).
+
 A RETRACTED change of cases 4 and 5 carries, in its reason, the event that showed the
 false alarm and when it occurred; engine.py sends the correction notices from it.
 
@@ -58,6 +66,9 @@ from ucwatch.streams.policy import SEVERITY_RANK
 
 OPEN, RESOLVED, RETRACTED, CANCELLED = "OPEN", "RESOLVED", "RETRACTED", "CANCELLED"
 OPENED, ESCALATED = "OPENED", "ESCALATED"
+HELD, WITHDRAWN = "PENDING", "WITHDRAWN"   # change and status alike (AlertChanged v2)
+UNRAISED = frozenset({RETRACTED, WITHDRAWN, HELD})
+"""Statuses under which an alert is not raised: a due instance may be held (case 11)."""
 REDATED = "REDATED"   # a reason spec only: OPENED again at a corrected deadline (case 9)
 ENDED = frozenset({RESOLVED, CANCELLED})
 
@@ -113,13 +124,20 @@ def timeline(inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], i
     return out, wake
 
 
-def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  # noqa: PLR0911  a return per case
-            r: CompiledRule, now: int) -> tuple[list[Change], int | None]:
-    if record is None or record[1] == RETRACTED:                    # cases 1, 2, 7
+def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  # noqa: PLR0911, PLR0917  a return per case; hot path
+            r: CompiledRule, now: int, hold: tuple[str, int | None] | None = None,
+            ) -> tuple[list[Change], int | None]:
+    """`hold`: why a due instance must wait, and when to look again (case 11); the engine
+    asks the watermarks only for a due instance whose record is not raised."""
+    if record is None or record[1] in (RETRACTED, WITHDRAWN):  # cases 1, 2, 7, 11
         if kind == DUE:
+            if hold is not None:
+                return [(HELD, HELD, r.severity, inst.deadline, hold[0])], hold[1]  # type: ignore[union-attr]
             return timeline(inst, r, now)  # type: ignore[arg-type]
         return [], inst.deadline if kind == PENDING else None  # type: ignore[union-attr]
     status, severity = record[1], record[2]
+    if status == HELD:                                               # cases 12, 13
+        return _held(record, inst, kind, r, now, hold)
     if inst is None:                                                 # case 6
         return [(RETRACTED, RETRACTED, severity, now,
                  "no longer applies: events that arrived later changed the history")], None
@@ -141,6 +159,24 @@ def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  
     if kind == DUE:
         return _due_again(record, inst, r, now)
     return [], wake
+
+
+def _held(record: list[Any], inst: Instance | None, kind: int | None, r: CompiledRule, now: int,  # noqa: PLR0917
+          hold: tuple[str, int | None] | None) -> tuple[list[Change], int | None]:
+    if kind == DUE:
+        if hold is not None:
+            return [], hold[1]
+        return timeline(inst, r, now)  # type: ignore[arg-type]                  # case 12
+    if inst is None:
+        text = "no longer applies: events that arrived later changed the history"
+    elif kind == NONE_MET:
+        text = f"{inst.end[2]} occurred on or before the deadline (at {iso(inst.end[0])})"  # type: ignore[index]
+    elif kind == NONE_CANCELLED:
+        text = f"case closed ({inst.end[2]}) on or before the deadline"  # type: ignore[index]
+    else:
+        text = f"{inst.start[2]} moved the deadline to {iso(inst.deadline)}"
+    wake = inst.deadline if inst is not None and kind == PENDING else None
+    return [(WITHDRAWN, WITHDRAWN, record[2], now, text)], wake                  # case 13
 
 
 def _due_again(record: list[Any], inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], int | None]:

@@ -130,6 +130,51 @@ class EventNotice:
 
 
 @dataclass(frozen=True)
+class SourceFeed:
+    """A source's watermark settings (`[[feeds.source]]`)."""
+
+    name: str
+    estimate: bool = False
+    """Estimate the watermark from the feed's observed lateness when the source never declares one."""
+    percentile: float = 99.0
+    window: int = 500
+    """How many of the source's most recent events (per partition) the lateness is taken over."""
+    min_samples: int = 20
+    """Fewer samples than this: the ceiling is the lateness bound."""
+    ceiling_ms: int = 14 * 86_400_000
+    """The estimated lateness bound never exceeds this, so an alert waits at most this long."""
+    stall_after_ms: int | None = None
+    """FEED_STALLED when the feed shows no progress for this long while the clock goes on."""
+    emits: tuple[str, ...] = ()
+    """Event types this source also emits, beyond the vocabulary's (watermarks.EMITTERS)."""
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A known outage of a source (`[[feeds.outage]]`): expectations awaiting it with a
+    deadline in [start_ms, end_ms) are held until end_ms, then evaluated."""
+
+    source: str
+    start_ms: int
+    end_ms: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """The policy's `[feeds]` section: which sources have watermarks and how they are watched.
+    Empty (the default): no source is estimated, and a source is awaited only once it declares."""
+
+    sources: tuple[SourceFeed, ...] = ()
+    outages: tuple[Outage, ...] = ()
+    awaits: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(rule, sources) stated in the policy (a rule's `awaits`), instead of derived from met_by."""
+
+    def source(self, name: str) -> SourceFeed | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+
+@dataclass(frozen=True)
 class Policy:
     rules: tuple[Rule, ...]
     notices: tuple[EventNotice, ...] = ()
@@ -137,6 +182,8 @@ class Policy:
     reopened_by: tuple[Matcher, ...] = ()
     contact: tuple[Matcher, ...] = ()
     """What counts as contact with the child (the set named ``contact``), for the snapshot."""
+    feeds: Feeds = dataclasses.field(default=Feeds(), compare=False)
+    """Watermark settings; not in the fingerprint, since they change no event's mask."""
     origin: str = dataclasses.field(default="<policy>", compare=False)
 
     def rule(self, name: str) -> Rule:

@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,13 @@ from ucwatch.streams.policy import (
     Condition,
     Escalation,
     EventNotice,
+    Feeds,
     Matcher,
+    Outage,
     Policy,
     PolicyError,
     Rule,
+    SourceFeed,
     Start,
 )
 
@@ -50,9 +54,11 @@ class _FieldType:
     symbols: tuple[str, ...] = ()
 
 
-_TOP_KEYS = {"version", "case", "sets", "notify", "rule"}
+_TOP_KEYS = {"version", "case", "sets", "notify", "rule", "feeds"}
 _RULE_KEYS = {"name", "severity", "basis", "reason", "start", "met_by", "met_any_time", "deadline",
-              "escalate", "cancelled_by", "notify", "notify_kind", "contact_status"}
+              "escalate", "cancelled_by", "notify", "notify_kind", "contact_status", "awaits"}
+_SOURCE_KEYS = {"name", "estimate", "stall_after", "emits"}
+_ESTIMATE_KEYS = {"percentile", "window", "min_samples", "ceiling"}
 _MATCHER_KEYS = {"event_type", "where", "any_of", "same", "set"}
 _START_KEYS = {"event_type", "where", "any_of", "key", "count", "reset_by"}
 
@@ -63,6 +69,9 @@ class _Parser:
         self.rule: str | None = None
         self.types = {name: self._field_types(catalog.latest(name).fields) for name in catalog.names()}
         self.sets: dict[str, tuple[Matcher, ...]] = {}
+        agency = self.types.get("ChildEncountered", {}).get("source")
+        self.sources: set[str] = set(agency.symbols) if agency is not None else set()
+        self.awaits: list[tuple[str, tuple[str, ...]]] = []
 
     def fail(self, key: str | None, message: str) -> PolicyError:
         return PolicyError(message, origin=self.origin, rule=self.rule, key=key)
@@ -82,6 +91,7 @@ class _Parser:
         closed_by = self.matchers(case.get("closed_by", [{"event_type": "CaseClosed"}]), "case.closed_by")
         reopened_by = self.matchers(case.get("reopened_by", [{"event_type": "ChildEncountered"}]),
                                     "case.reopened_by")
+        feeds = self.feeds(self.table(data.get("feeds", {}), "feeds"))
         notices = tuple(self.notice(item, f"notify[{i}]")
                         for i, item in enumerate(self.array(data.get("notify", []), "notify")))
         self.unique([n.kind for n in notices], "notify", "kind")
@@ -98,8 +108,81 @@ class _Parser:
             rules.append(rule)
         self.rule = None
         self.unique([r.notify_kind for r in rules if r.notify], "rule", "notify_kind")
+        feeds = dataclasses.replace(feeds, awaits=tuple(self.awaits))
         return Policy(tuple(rules), notices, closed_by, reopened_by, self.sets.get("contact", ()),
-                      origin=self.origin)
+                      feeds=feeds, origin=self.origin)
+
+    # the feeds section: source watermarks and outages
+
+    def feeds(self, item: Mapping[str, Any]) -> Feeds:
+        self.keys(item, {"source", "outage"}, "feeds")
+        sources = []
+        for i, raw in enumerate(self.array(item.get("source", []), "feeds.source")):
+            sources.append(self.source_feed(self.table(raw, f"feeds.source[{i}]"), f"feeds.source[{i}]"))
+        self.unique([s.name for s in sources], "feeds.source", "name")
+        self.sources.update(s.name for s in sources)
+        outages = tuple(self.outage(self.table(raw, f"feeds.outage[{i}]"), f"feeds.outage[{i}]")
+                        for i, raw in enumerate(self.array(item.get("outage", []), "feeds.outage")))
+        return Feeds(tuple(sources), outages)
+
+    def source_feed(self, item: Mapping[str, Any], where: str) -> SourceFeed:
+        self.keys(item, _SOURCE_KEYS, where, required={"name"})
+        name = self.name(item["name"], f"{where}.name")
+        stall = item.get("stall_after")
+        stall_ms = self.duration(stall, f"{where}.stall_after") if stall is not None else None
+        if stall_ms == 0:
+            raise self.fail(f"{where}.stall_after", "must be longer than 0")
+        emits = tuple(self.event_types(item["emits"], f"{where}.emits") or ()) if "emits" in item else ()
+        feed = SourceFeed(name, stall_after_ms=stall_ms, emits=emits)
+        if "estimate" not in item:
+            return feed
+        estimate = self.table(item["estimate"], f"{where}.estimate")
+        self.keys(estimate, _ESTIMATE_KEYS, f"{where}.estimate")
+        percentile = estimate.get("percentile", feed.percentile)
+        if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
+            raise self.fail(f"{where}.estimate.percentile", f"must be a number in (0, 100], not {percentile!r}")
+        counts = {}
+        for key in ("window", "min_samples"):
+            value = estimate.get(key, getattr(feed, key))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise self.fail(f"{where}.estimate.{key}", f"must be a whole number >= 1, not {value!r}")
+            counts[key] = value
+        if counts["min_samples"] > counts["window"]:
+            raise self.fail(f"{where}.estimate.min_samples", "cannot exceed the window")
+        ceiling = (self.duration(estimate["ceiling"], f"{where}.estimate.ceiling")
+                   if "ceiling" in estimate else feed.ceiling_ms)
+        return dataclasses.replace(feed, estimate=True, percentile=float(percentile), ceiling_ms=ceiling,
+                                   window=counts["window"], min_samples=counts["min_samples"])
+
+    def outage(self, item: Mapping[str, Any], where: str) -> Outage:
+        self.keys(item, {"source", "from", "until", "reason"}, where, required={"source", "from", "until"})
+        source = self.source_name(item["source"], f"{where}.source")
+        start, end = self.instant(item["from"], f"{where}.from"), self.instant(item["until"], f"{where}.until")
+        if end <= start:
+            raise self.fail(f"{where}.until", "must be later than from")
+        reason = self.string(item.get("reason", f"known outage of {source}"), f"{where}.reason")
+        return Outage(source, start, end, reason)
+
+    def source_name(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or value not in self.sources:
+            raise self.fail(where, f"unknown source {value!r}; known: {', '.join(sorted(self.sources))} "
+                                   "(or add it under [[feeds.source]])")
+        return value
+
+    def instant(self, value: Any, where: str) -> int:
+        """Epoch ms of a TOML date-time or an ISO-8601 string (UTC when no offset is given)."""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise self.fail(where, f"{value!r} is not an ISO-8601 date-time") from None
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        if not isinstance(value, datetime):
+            raise self.fail(where, "must be a date-time, e.g. 2023-01-01T00:00:00Z")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return int(value.timestamp() * 1000)
 
     def notice(self, item: Any, where: str) -> EventNotice:
         item = self.table(item, where)
@@ -132,6 +215,9 @@ class _Parser:
         if contact_status is not None and contact_status not in CONTACT_STATUSES:
             raise self.fail("contact_status", f"unknown contact status {contact_status!r}; "
                                               f"expected one of {', '.join(CONTACT_STATUSES)}")
+        if "awaits" in item:
+            awaited = self.array(item["awaits"], "awaits")
+            self.awaits.append((name, tuple(self.source_name(s, "awaits") for s in awaited)))
         met_any_time = item.get("met_any_time", False)
         if not isinstance(met_any_time, bool):
             raise self.fail("met_any_time", "must be true or false")

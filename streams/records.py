@@ -48,9 +48,9 @@ def state_record(snapshot: dict[str, Any], as_of_ms: int) -> dict[str, Any]:
             "next_hearing_at": snapshot.get("next_hearing_at_ms"),
             "last_contact_at": snapshot.get("last_contact_at_ms"),
             "last_event_at": snapshot.get("last_event_at_ms"), "events_seen": snapshot["events_seen"],
-            "open_alerts": [{"alert_id": a["alert_id"], "rule": a["rule"], "severity": a["severity"]}
-                            for a in snapshot["open_alerts"]],
-            "as_of": as_of_ms, "synthetic": is_synthetic_token(snapshot["child_id"])}
+            "open_alerts": snapshot["open_alerts"],  # {alert_id, rule, severity}: the schema's OpenAlert
+            "as_of": as_of_ms, "synthetic": is_synthetic_token(snapshot["child_id"]),
+            "release_state": snapshot.get("release_state")}
 
 
 def tick_record(tick_at_ms: int, partition: int, issued_by: str) -> dict[str, Any]:

@@ -16,7 +16,8 @@ the history each time (derive.py), so late and out-of-order events need no speci
     policy     fingerprint of the policy the masks were computed with
 
 A state is a value: the engine never changes one it was given, it returns a new one.
-`to_dict` / `from_dict` round-trip through JSON (what the faust table stores).
+`to_dict` / `from_dict` round-trip through JSON (the table's older rows, tests); the table
+stores the compact layout of streams/state_codec.py.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ COURT = {"NtaIssued": "NTA_ISSUED", "NtaServed": "NTA_SERVED", "NtaFiled": "NTA_
          "InAbsentiaOrder": "ORDERED_REMOVED_IN_ABSENTIA", "CaseClosed": "CLOSED"}
 _HEARING_OUTCOMES = ("HearingAttended", "FailureToAppear", "InAbsentiaOrder")
 _CONTACT_PRIORITY = ("WHEREABOUTS_UNKNOWN", "UNREACHABLE")
+
+
+def _rule_then_id(alert: dict[str, str]) -> tuple[str, str]:
+    return alert["rule"], alert["alert_id"]
 
 
 class ChildState:
@@ -98,9 +103,22 @@ class ChildState:
 
     def open_alerts(self) -> list[dict[str, str]]:
         """The OPEN alerts, by rule then alert id (whatever order they were raised in)."""
-        return sorted(({"alert_id": rec[0], "rule": rule, "severity": rec[2]}
-                       for rule, records in self.alerts.items() for rec in records.values() if rec[1] == "OPEN"),
-                      key=lambda a: (a["rule"], a["alert_id"]))
+        return self._open_and_marks()[0]
+
+    def _open_and_marks(self) -> tuple[list[dict[str, str]], set[str]]:
+        """`open_alerts()` and the contact marks of the open alerts, in one pass (the
+        snapshot, once per child per batch, wants both)."""
+        found: list[dict[str, str]] = []
+        marks = set()
+        for rule, records in self.alerts.items():
+            for rec in records.values():
+                if rec[1] == "OPEN":
+                    found.append({"alert_id": rec[0], "rule": rule, "severity": rec[2]})
+                    if rec[6]:
+                        marks.add(rec[6])
+        if len(found) > 1:
+            found.sort(key=_rule_then_id)
+        return found, marks
 
     # persistence
 
@@ -133,11 +151,14 @@ class ChildState:
 
     def snapshot(self) -> dict[str, Any]:
         custody, court = "UNKNOWN", "NO_NTA"
+        release_state = None              # the US state of the last release to a sponsor
         pending: dict[str, int] = {}      # hearing_id -> hearing_at, no outcome yet
         announced: int | None = None       # next_hearing_at of the last HearingAttended
         for _, _, event_type, kept, _ in self.history:
             custody = CUSTODY.get(event_type, custody)
             fields = kept or {}
+            if event_type == "ReleasedToSponsor":
+                release_state = fields.get("state")
             if event_type == "HearingScheduled":
                 announced = None
                 if fields.get("hearing_id") is not None and fields.get("hearing_at") is not None:
@@ -155,11 +176,11 @@ class ChildState:
                                                and court == "ORDERED_REMOVED_IN_ABSENTIA"):
                 court = COURT[event_type]
         upcoming = list(pending.values()) + ([announced] if announced is not None else [])
-        marks = {rec[6] for records in self.alerts.values() for rec in records.values()
-                 if rec[1] == "OPEN" and rec[6]}
+        open_alerts, marks = self._open_and_marks()
         contact = next((m for m in _CONTACT_PRIORITY if m in marks),
                        "REACHABLE" if self.last_contact_ms is not None else "UNKNOWN")
         return {"child_id": self.child_id, "custody_status": custody, "contact_status": contact,
-                "court_status": court, "next_hearing_at_ms": min(upcoming) if upcoming else None,
-                "last_contact_at_ms": self.last_contact_ms, "open_alerts": self.open_alerts(),
+                "court_status": court, "release_state": release_state,
+                "next_hearing_at_ms": min(upcoming) if upcoming else None,
+                "last_contact_at_ms": self.last_contact_ms, "open_alerts": open_alerts,
                 "last_event_at_ms": self.last_event_at_ms, "events_seen": self.events_seen}

@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ucwatch.app.failures import classify, report_internal
 from ucwatch.app.parser import JSON, TEXT, build_parser
@@ -21,6 +22,9 @@ from ucwatch.core.errors import UsageError
 from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.files import private_umask
 from ucwatch.core.settings import Settings, redact_url
+
+if TYPE_CHECKING:
+    from ucwatch.app.supervisor import ChildSpec
 
 Command = Callable[[argparse.Namespace, Settings], int]
 QUIET_LIBRARIES = ("urllib3", "clickhouse_connect")
@@ -63,17 +67,26 @@ def _configure_logging(verbose: bool) -> None:
 
 
 KAFKA_SCRIPT_FAILURE = {"status": ExitCode.UNREACHABLE, "start": ExitCode.UNREACHABLE,
-                        "start-node": ExitCode.UNREACHABLE, "bootstrap": ExitCode.UNREACHABLE}
+                        "start-node": ExitCode.UNREACHABLE, "bootstrap": ExitCode.UNREACHABLE,
+                        "client-env": ExitCode.USAGE}
 """kafka.sh's failures by action (it prints its own message); any other action: USAGE."""
 
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.app import kafka_local
+    if args.secure and args.action != "start":
+        raise UsageError(f"--secure goes with start (a home folder is secured at its first start), not {args.action}")
+    if bool(args.principal) != (args.action == "client-env"):
+        raise UsageError("client-env needs --principal NAME, and --principal goes with client-env only")
     command = [args.action]
     if args.node:
         command.append(str(args.node))
     if args.brokers:
         command += ["--brokers", str(args.brokers)]
+    if args.secure:
+        command.append("--secure")
+    if args.principal:
+        command.append(args.principal)
     if kafka_local.run(command, settings) == 0:
         return ExitCode.OK
     return KAFKA_SCRIPT_FAILURE.get(args.action, ExitCode.USAGE)
@@ -96,7 +109,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.producers.run import produce_files
-    summary = produce_files(settings, args.files, args.input_format)
+    summary = produce_files(settings, args.files, args.input_format, complete_up_to=args.complete_up_to)
     print(json.dumps(summary.as_dict(), indent=2) if args.format == JSON
           else summary.render(settings.topics.deadletter.name))
     return ExitCode(summary.exit_code)
@@ -150,8 +163,8 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     record_access(settings, f"read_{args.topic_kind}", args.child, topic=topic,
                   scope="one child" if args.child else "every child", follow=args.follow)
     render = json_renderer if args.topic_kind == "deadletters" else avro_renderer(settings)
-    print_topic(settings, topic, render, follow=args.follow, child=args.child)
-    return ExitCode.OK
+    printed = print_topic(settings, topic, render, follow=args.follow, child=args.child)
+    return ExitCode.REJECTED if printed.skipped else ExitCode.OK
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,16 +176,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.core.progress import GroupProgress
     from ucwatch.streams.ticks import tick_live
     from ucwatch.streams.worker import policy_for, worker_environment
-    streams = dataclasses.replace(settings.streams, **{k: v for k, v in (
-        ("store", args.store), ("policy", str(args.policy) if args.policy else None)) if v})
+    streams = settings.streams
+    if args.store:
+        streams = dataclasses.replace(streams, store=args.store)
+    if args.policy:
+        streams = dataclasses.replace(streams, policy=str(args.policy))
     settings = dataclasses.replace(settings, streams=streams)
     policy_for(settings)  # a bad policy is refused before anything starts
-    ensure_topics(wait_for_kafka(settings, before="starting detection"), settings)
     command = [sys.executable, "-m", "ucwatch.app.cli", *(["--config", args.config] if args.config else [])]
     env = worker_environment(settings)
+    notifier = _notifier_child(settings, command, env)  # so is a bad endpoint setting
+    ensure_topics(wait_for_kafka(settings, before="starting detection"), settings)
     children = [ChildSpec(f"worker w{i}", [*command, "worker", "--name", f"w{i}"], env) for i in range(args.workers)]
     if args.sink:
         children.append(ChildSpec("sink", [*command, "sink"], env))
+    children += notifier
     logging.getLogger("ucwatch.app.supervisor").setLevel(logging.INFO)
     stop = stop_on_signals()
     if args.tick_every:
@@ -181,6 +199,22 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     with GroupProgress(settings, settings.streams.app_id, [settings.topics.lifecycle], "detecting",
                        every_s=30.0):
         return Supervisor(children).run(stop)
+
+
+def _notifier_child(settings: Settings, command: list[str], env: dict[str, str]) -> list[ChildSpec]:
+    """`ucwatch notify` as a supervised child when a notice endpoint is configured (checked
+    first: a bad endpoint setting is refused before anything starts); says which it is."""
+    from ucwatch.app.supervisor import ChildSpec
+    from ucwatch.notify.endpoints import build_senders, configured_endpoints
+    endpoints = configured_endpoints(settings.notify)
+    if not endpoints:
+        print("run: no notifier: no notice endpoint is configured (notify.hhs / notify.ice webhook_url or "
+              "email_to; docs/notify.md)", flush=True)
+        return []
+    for sender in build_senders(settings.notify):
+        sender.close()
+    print(f"run: starting the notifier for {', '.join(endpoints)}", flush=True)
+    return [ChildSpec("notifier", [*command, "notify"], env)]
 
 
 def _sink(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,6 +274,15 @@ def _notify(args: argparse.Namespace, settings: Settings) -> int:
     return ExitCode.OK
 
 
+def _feeds(args: argparse.Namespace, settings: Settings) -> int:
+    from ucwatch.core.kafka_admin import wait_for_kafka
+    from ucwatch.streams.feed_health import feed_health, read_feed_rows, render
+    wait_for_kafka(settings, before="reading the feeds")
+    health = feed_health(*read_feed_rows(settings))
+    print(json.dumps(health, indent=2) if args.format == JSON else render(health))
+    return ExitCode.OK
+
+
 def _tick(args: argparse.Namespace, settings: Settings) -> int:
     from ucwatch.core.kafka_admin import require_topic, wait_for_kafka
     from ucwatch.streams.ticks import Ticker
@@ -293,7 +336,7 @@ def _settings(args: argparse.Namespace, settings: Settings) -> int:
 COMMANDS: dict[str, Command] = {
     "kafka": _kafka, "topics": _topics, "produce": _produce, "simulate": _simulate, "token": _token,
     "registry": _registry, "demo": _demo, "watch": _watch, "run": _run, "worker": _worker, "notify": _notify,
-    "tick": _tick, "child": _child, "sink": _sink, "migrate": _migrate, "sql": _sql, "report": _report,
+    "tick": _tick, "feeds": _feeds, "child": _child, "sink": _sink, "migrate": _migrate, "sql": _sql, "report": _report,
     "settings": _settings, "console": _console, "users": _users,
 }
 """Each subcommand's handler, by the name the parser stores in ``args.command``."""

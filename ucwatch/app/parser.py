@@ -92,13 +92,19 @@ def _kafka_commands(commands: Commands) -> None:
     kafka = _command(commands, "kafka", "run a local Apache Kafka (KRaft) on loopback, for development and demos",
                      details="Actions: fetch (the broker jars, once), start, stop, status (exit 0 when every node "
                              "runs, 3 otherwise), reset (stop and delete its data), start-node N / stop-node N "
-                             "(one node of a cluster), bootstrap (print the bootstrap servers).\n"
+                             "(one node of a cluster), bootstrap (print the bootstrap servers), client-env "
+                             "--principal NAME (a secured setup: the UCWATCH_KAFKA_* settings of one principal).\n"
+                             "Without --secure the broker is PLAINTEXT with no authentication (the demo only).\n"
                              "Its files go to UCWATCH_KAFKA_HOME, default <data_dir>/kafka.")
     kafka.add_argument("action", choices=["fetch", "start", "stop", "status", "reset", "start-node",
-                                          "stop-node", "bootstrap"], help="what to do (see above)")
+                                          "stop-node", "bootstrap", "client-env"], help="what to do (see above)")
     kafka.add_argument("node", nargs="?", type=_positive_int, help="node number, for start-node and stop-node")
     kafka.add_argument("--brokers", type=int, choices=[1, 3], default=None,
                        help="start: one combined broker and controller (1), or a three-node cluster (3)")
+    kafka.add_argument("--secure", action="store_true",
+                       help="start: TLS, SASL/SCRAM principals and ACLs (docs/security.md); fixed at the first "
+                            "start of a home folder")
+    kafka.add_argument("--principal", help="client-env: the principal, e.g. ucwatch-worker")
 
     topics = _command(commands, "topics", "create ucwatch's topics (idempotent) or list the topics")
     topics.add_argument("action", choices=["create", "list"], help="create the missing topics, or list them")
@@ -111,6 +117,9 @@ def _producer_commands(commands: Commands) -> None:
     produce.add_argument("files", nargs="+", type=Path, metavar="FILE", help="export files to publish")
     produce.add_argument("--input-format", choices=["jsonl", "csv"],
                          help="how the files are written (default: from each file's suffix)")
+    produce.add_argument("--complete-up-to", action="append", default=[], metavar="SOURCE=TIMESTAMP",
+                         help="after the files, declare SOURCE's feed complete up to TIMESTAMP (a watermark "
+                              "on every partition; only if every line was published); repeatable")
     _format_option(produce, TEXT, JSON)
 
     simulate = _command(commands, "simulate", "generate a synthetic, calibrated FY2019-2023 history",
@@ -138,7 +147,9 @@ def _producer_commands(commands: Commands) -> None:
 
 
 def _detection_commands(commands: Commands) -> None:
-    run = _command(commands, "run", "run detection: faust workers and a live ticker")
+    run = _command(commands, "run", "run detection: faust workers and a live ticker",
+                   details="Also starts the notifier (ucwatch notify) when a notice endpoint is configured "
+                           "under [notify], and says so when none is; each child is restarted if it dies.")
     run.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                      help="how many worker processes (default: 1)")
     run.add_argument("--policy", type=Path, metavar="FILE",
@@ -163,6 +174,13 @@ def _detection_commands(commands: Commands) -> None:
     tick = _command(commands, "tick", "advance event time: a clock tick on every lifecycle partition")
     tick.add_argument("--at", required=True, type=timestamp(zone_required=True), metavar="WHEN",
                       help="ISO-8601 timestamp with a zone, e.g. 2023-10-01T00:00:00Z")
+
+    feeds = _command(commands, "feeds", "feed health per source: watermark, lag, last event, events/day",
+                     details="Read from the detection workers' watermark rows (the children table's changelog); "
+                             "shows each source's watermark (declared, or none), how far behind the clock it is, "
+                             "the events that arrived behind it and the retractions they caused, and whether "
+                             "the feed is stalled (docs/detect.md, Source watermarks).")
+    _format_option(feeds, TEXT, JSON)
 
     child = _command(commands, "child", "a child's current state and open alerts (audit-logged)")
     child.add_argument("child_id", help="the child's token, e.g. CH-... (see `ucwatch token`)")

@@ -74,7 +74,7 @@ def test_format_means_one_thing_everywhere() -> None:
             if "--format" in action.option_strings:
                 formats[name] = action
             assert "--json" not in action.option_strings, name
-    assert set(formats) == {"produce", "sql", "report"}
+    assert set(formats) == {"produce", "sql", "report", "feeds"}
     for name, action in formats.items():
         assert action.choices is not None and set(action.choices) <= VOCABULARY, name
         assert action.default == "text", name

@@ -411,18 +411,13 @@ class Engine:
                 continue
             kept = {}
             for anchor, rec in records.items():
-                if rec[1] == HELD:
+                if rec[1] in (HELD, OPEN):  # a pending alert is withdrawn, an open one retracted
+                    ended = WITHDRAWN if rec[1] == HELD else RETRACTED
                     sequence = rec[3] + 1
-                    changes.append(AlertChange(rec[0], state.child_id, rule, WITHDRAWN, WITHDRAWN, rec[2],
+                    changes.append(AlertChange(rec[0], state.child_id, rule, ended, ended, rec[2],
                                                rec[4], now, f"rule {rule} is no longer in the policy",
                                                rec[5], "", sequence))
-                    kept[anchor] = [rec[0], WITHDRAWN, rec[2], sequence, rec[4], rec[5], None, None]
-                elif rec[1] == OPEN:
-                    sequence = rec[3] + 1
-                    changes.append(AlertChange(rec[0], state.child_id, rule, RETRACTED, RETRACTED, rec[2],
-                                               rec[4], now, f"rule {rule} is no longer in the policy",
-                                               rec[5], "", sequence))
-                    kept[anchor] = [rec[0], RETRACTED, rec[2], sequence, rec[4], rec[5], None, None]
+                    kept[anchor] = [rec[0], ended, rec[2], sequence, rec[4], rec[5], None, None]
                 else:
                     kept[anchor] = rec
             alerts[rule] = kept

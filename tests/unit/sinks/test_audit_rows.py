@@ -6,9 +6,7 @@ in `details`; a record that is not an audit entry is dead-lettered, not landed."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,26 +20,12 @@ from ucwatch.schemas.registry import EmbeddedRegistry
 from ucwatch.schemas.serde import Decoder
 from ucwatch.sinks.audit_rows import audit_row, decode_audit
 from ucwatch.sinks.batch import Batch
-from ucwatch.sinks.clickhouse import connect
 from ucwatch.sinks.deadletters import DeadLetters
-from ucwatch.sinks.migrate import migrate
 from ucwatch.sinks.records import RecordRows
 from ucwatch.sinks.rows import AUDIT, topic_targets
 from ucwatch.sinks.writer import BatchWriter
 
 CHILD = "SYN-CH-000000042"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Settings, Any]]:
-    settings = Settings.load(environ={"UCWATCH_CLICKHOUSE_DSN": f"chdb://{tmp_path}/ch",
-                                      "UCWATCH_CLICKHOUSE_DATABASE": "landing"})
-    client = connect(settings, database="")
-    try:
-        migrate(client, settings)
-        yield settings, client
-    finally:
-        client.close()
 
 
 def entries() -> list[dict[str, Any]]:

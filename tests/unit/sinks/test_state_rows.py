@@ -4,12 +4,8 @@ before the field existed) lands with it null; read back through `child_state_cur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.unit.sinks.fakes import FakeBroker, FakeMessage, FakeProducer
 from ucwatch.core.settings import Settings
@@ -17,27 +13,13 @@ from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
 from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.sinks.batch import Batch
-from ucwatch.sinks.clickhouse import connect
 from ucwatch.sinks.deadletters import DeadLetters
-from ucwatch.sinks.migrate import migrate
 from ucwatch.sinks.records import RecordRows
 from ucwatch.sinks.rows import CHILD_STATE, topic_targets
 from ucwatch.sinks.writer import BatchWriter
 
 CATALOG = default_catalog()
 T0 = datetime(2023, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Settings, Any]]:
-    settings = Settings.load(environ={"UCWATCH_CLICKHOUSE_DSN": f"chdb://{tmp_path}/ch",
-                                      "UCWATCH_CLICKHOUSE_DATABASE": "landing"})
-    client = connect(settings, database="")
-    try:
-        migrate(client, settings)
-        yield settings, client
-    finally:
-        client.close()
 
 
 def snapshot(child_id: str, **extra: Any) -> dict[str, Any]:

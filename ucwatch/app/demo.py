@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from ucwatch.analysts.query_service import endpoint_path
 from ucwatch.analysts.report import COUNTS as REPORT_COUNTS
@@ -134,16 +135,19 @@ def _detect(settings: Settings, truth: object) -> bool:
     _step(6, "detection: a worker over the history, then a tick to the end of the window")
     settings = dataclasses.replace(settings, streams=dataclasses.replace(settings.streams, store="memory"))
     log_path = settings.data_dir / "worker.log"
+    metrics_port = _free_port()
     with log_path.open("ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker"], env=_environment(settings),
+        worker = subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker"],
+                                  env=_environment(settings) | {"UCWATCH_STREAMS_METRICS_PORT": str(metrics_port)},
                                   stdout=log, stderr=subprocess.STDOUT)
-    print(f"   worker started (log: {log_path})")
+    print(f"   worker started (log: {log_path}; metrics at http://127.0.0.1:{metrics_port}/metrics)")
     try:
         ticker = Ticker(settings, issued_by="demo")
         ticker.tick(int(WINDOW_END.timestamp() * 1000))
         ticker.close()
         print(f"   tick at {WINDOW_END.date()} written to every partition; waiting for the worker")
         wait_until_caught_up(settings, timeout_s=600, alive=lambda: worker.poll() is None)
+        print(f"   scraped from the worker's /metrics: {_scrape(metrics_port)}")
     finally:
         worker.terminate()
         worker.wait(60)
@@ -167,6 +171,31 @@ def _detect(settings: Settings, truth: object) -> bool:
     for (kind, recipient), count in sorted(notices.items()):
         print(f"     {kind:<26} to {recipient:<4}{count:>8,}")
     return bool(changes)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _scrape(port: int) -> str:
+    """What an operator's Prometheus would read: records handled by kind, and the clock lag."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).raise_for_status().text
+    except httpx.HTTPError as exc:
+        return f"not answered ({exc})"
+    handled: Counter[str] = Counter()
+    lags = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ucwatch_detect_records_total":
+                handled[sample.labels["kind"]] += int(sample.value)
+            elif sample.name == "ucwatch_clock_lag_seconds":
+                lags.append(sample.value)
+    counts = ", ".join(f"{count:,} {kind}" for kind, count in sorted(handled.items()))
+    lag = f"; clock lag {min(lags) / 86400:,.0f} days (the history ends in the past)" if lags else ""
+    return f"records handled: {counts or 'none'}{lag}"
 
 
 def _environment(settings: Settings) -> dict[str, str]:
@@ -249,9 +278,7 @@ def _console(settings: Settings, keep_running: bool) -> bool:
         processes.append(subprocess.Popen([*command, "sink"], env=env, stdout=log, stderr=subprocess.STDOUT))
     password = secrets.token_urlsafe(12)
     UserStore(users_path(settings)).add("demo", Role.SUPERVISOR, password)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = settings.data_dir / "console.log"
     with log_path.open("ab") as log:

@@ -137,6 +137,9 @@ class ConsoleState:
         self.alerts: dict[str, AlertEntry] = {}
         self._by_child: dict[str, set[str]] = defaultdict(set)
         self._action_ids: set[str] = set()
+        self.pending: set[str] = set()
+        """Alerts overdue but held PENDING until their awaited feeds are complete (docs/detect.md,
+        Source watermarks): not in the queue, counted above it."""
         self.version = 0
         """Goes up with every change that alters a view (caches key on it)."""
 
@@ -147,6 +150,11 @@ class ConsoleState:
             return False
         entry.changes[change.sequence] = change
         self._by_child[change.child_id].add(change.alert_id)
+        latest = entry.latest
+        if latest is not None and latest.status == "PENDING":
+            self.pending.add(change.alert_id)
+        else:
+            self.pending.discard(change.alert_id)
         self.version += 1
         return True
 

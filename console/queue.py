@@ -98,6 +98,8 @@ class QueuePage:
     """Rules of the open alerts, for the filter's choices."""
     states: list[str]
     """States of release read in snapshots, for the filter's choices."""
+    pending: int = 0
+    """Alerts held PENDING (overdue, their feeds not yet complete): not in the queue."""
 
 
 def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_size: int,
@@ -137,7 +139,7 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
     else:
         ordered = sorted(matching, key=_order, reverse=True)
     return QueuePage(ordered[start:start + page_size], counts, len(matching), page, pages, sorted(rules),
-                     sorted(children.release_states))
+                     sorted(children.release_states), len(state.pending))
 
 
 def _opened_between(age: str, now: datetime) -> tuple[datetime | None, datetime]:

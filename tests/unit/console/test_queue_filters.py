@@ -82,3 +82,14 @@ def test_unknown_filter_values_mean_no_filter() -> None:
     assert (wanted.agency, wanted.release, wanted.age) == ("", "", "")
     wanted = QueueFilter.from_query({"agency": "CBP/ICE", "release": "in_custody", "age": "week"})
     assert (wanted.agency, wanted.release, wanted.age) == ("CBP/ICE", "in_custody", "week")
+
+
+def test_a_pending_alert_is_counted_above_the_queue_not_listed_until_it_opens() -> None:
+    alerts, children = state()
+    alerts.apply_alert(change("held", rule="HEARING_OUTCOME_MISSING", severity="MEDIUM", child_id=A,
+                              change="PENDING", status="PENDING"))
+    page = queue_page(alerts, QueueFilter(), T0, 50, children)
+    assert page.pending == 1 and "held" not in [row.entry.alert_id for row in page.rows]
+    alerts.apply_alert(change("held", 2, rule="HEARING_OUTCOME_MISSING", severity="MEDIUM", child_id=A))
+    page = queue_page(alerts, QueueFilter(), T0, 50, children)
+    assert page.pending == 0 and "held" in [row.entry.alert_id for row in page.rows]

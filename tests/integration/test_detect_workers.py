@@ -31,7 +31,7 @@ TIMEOUT_S = 600  # generous: the shared 2-core machine runs other suites at the 
 def _publish_history(settings: Settings) -> None:
     ensure_topics(wait_for_kafka(settings), settings)
     with EventProducer(settings) as producer:
-        for event in Simulation(SimulationConfig(seed=33, children=1000)).events():
+        for event in Simulation(SimulationConfig(seed=33, children=500)).events():
             producer.publish(event)
         producer.flush()
     ticker = Ticker(settings, issued_by="test")

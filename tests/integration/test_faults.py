@@ -200,13 +200,7 @@ def test_broker_restart_under_produce_detection_and_sink(tmp_path: Path) -> None
         history = tmp_path / "history.jsonl"
         total = write_history(history, OUTAGE_CHILDREN, OUTAGE_SEED)
         env = pipeline_env(settings)
-        detection = Command("ucwatch run", ["run", "--no-ticker"], env, tmp_path / "run.log").start()
-        sink = Command("ucwatch sink", ["sink"], env, tmp_path / "sink.log").start()
-        commands += [detection, sink]
-        wait_until("the detection worker and the sink joined their groups",
-                   lambda: assigned(kafka.bootstrap, settings.streams.app_id, settings.topics.lifecycle)
-                   and assigned(kafka.bootstrap, sink_group(settings), settings.topics.lifecycle),
-                   JOIN_TIMEOUT_S, commands)
+        detection, sink = start_detection_and_sink(settings, kafka.bootstrap, env, tmp_path, commands)
 
         producer = produce(settings, [history], tmp_path / "produce.log",
                            {"UCWATCH_KAFKA_DELIVERY_TIMEOUT_MS": str(PRODUCE_DELIVERY_TIMEOUT_MS)}).start()
@@ -353,14 +347,8 @@ def test_three_node_cluster_rides_through_a_broker_and_the_controller_stopping(t
         history = tmp_path / "history.jsonl"
         total = write_history(history, CLUSTER_CHILDREN, CLUSTER_SEED)
         env = pipeline_env(settings)
-        detection = Command("ucwatch run", ["run", "--no-ticker", "--workers", str(CLUSTER_WORKERS)], env,
-                            tmp_path / "run.log").start()
-        sink = Command("ucwatch sink", ["sink"], env, tmp_path / "sink.log").start()
-        commands += [detection, sink]
-        wait_until("the detection workers and the sink joined their groups",
-                   lambda: assigned(kafka.bootstrap, settings.streams.app_id, settings.topics.lifecycle)
-                   and assigned(kafka.bootstrap, sink_group(settings), settings.topics.lifecycle),
-                   JOIN_TIMEOUT_S, commands)
+        detection, sink = start_detection_and_sink(settings, kafka.bootstrap, env, tmp_path, commands,
+                                                   workers=CLUSTER_WORKERS)
         producer = produce(settings, [history], tmp_path / "produce.log").start()
         commands.append(producer)
         wait_for_records(settings, STOP_AT_SHARE * total, 120)
@@ -395,3 +383,18 @@ def test_three_node_cluster_rides_through_a_broker_and_the_controller_stopping(t
         for command in commands:
             command.stop_quietly()
         kafka.stop()
+
+
+def start_detection_and_sink(settings: Settings, bootstrap: str, env: dict[str, str], tmp_path: Path,
+                             commands: list[Command], *, workers: int = 1) -> tuple[Command, Command]:
+    """`ucwatch run --no-ticker` (with `workers`) and `ucwatch sink`, added to `commands`, once
+    both have joined their groups."""
+    detection = Command("ucwatch run", ["run", "--no-ticker", "--workers", str(workers)], env,
+                        tmp_path / "run.log").start()
+    sink = Command("ucwatch sink", ["sink"], env, tmp_path / "sink.log").start()
+    commands += [detection, sink]
+    wait_until("the detection worker(s) and the sink joined their groups",
+               lambda: assigned(bootstrap, settings.streams.app_id, settings.topics.lifecycle)
+               and assigned(bootstrap, sink_group(settings), settings.topics.lifecycle),
+               JOIN_TIMEOUT_S, commands)
+    return detection, sink

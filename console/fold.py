@@ -182,6 +182,10 @@ class ConsoleState:
     def open_entries(self) -> list[AlertEntry]:
         return [e for e in self.alerts.values() if e.latest is not None and e.latest.status == "OPEN"]
 
+    def pending_entries(self) -> list[AlertEntry]:
+        """The alerts held PENDING now (their latest change is PENDING)."""
+        return [self.alerts[alert_id] for alert_id in self.pending]
+
     def _entry(self, alert_id: str) -> AlertEntry:
         entry = self.alerts.get(alert_id)
         if entry is None:

@@ -21,6 +21,7 @@ from ucwatch.console.actions import CHILD_TOKEN, CloseReason, FollowUpOutcome
 from ucwatch.console.children import RELEASE_FILTERS
 from ucwatch.console.fold import triage
 from ucwatch.console.notices import thread_notices, withdrawal
+from ucwatch.console.pending import awaited_source, pending_since
 from ucwatch.console.queue import AGE_FILTERS, NO_STATE, TRIAGE_FILTERS, QueueFilter, queue_page
 from ucwatch.console.responsibility import AGENCIES, AGENCY_NAMES, UNKNOWN, agencies_for
 from ucwatch.console.roles import ALLOWED_ACTIONS
@@ -144,12 +145,17 @@ def _queue_context(request: Request, wanted: QueueFilter) -> dict[str, Any]:
         children = [row.entry.latest.child_id for row in page.rows if row.entry.latest is not None]
         custody = {child_id: console.children.custody(child_id) for child_id in children}
         release_state = {child_id: console.children.release_state(child_id) for child_id in children}
+        # PENDING alerts: since when they wait and for which feed (read under the lock, as
+        # the feed thread adds changes).
+        waiting = {row.entry.alert_id: (pending_since(row.entry), awaited_source(row.entry.latest.reason))
+                   for row in page.rows if wanted.status == "pending" and row.entry.latest is not None}
     ready, reason = console.ready()
     query = {k: v for k, v in request.query_params.items() if k != "page"}
     return {"page": page, "wanted": wanted, "triage_filters": list(TRIAGE_FILTERS), "ready": ready,
             "not_ready": reason, "query": query, "agencies": [*AGENCIES, UNKNOWN], "agency_names": AGENCY_NAMES,
             "releases": list(RELEASE_FILTERS), "ages": list(AGE_FILTERS), "agencies_for": agencies_for,
-            "custody": custody, "release_state": release_state, "no_state": NO_STATE, "now": now}
+            "custody": custody, "release_state": release_state, "no_state": NO_STATE, "now": now,
+            "waiting": waiting}
 
 
 async def audit_view(request: Request, session: Session, what: str, child_id: str | None,

@@ -4,6 +4,11 @@ Pure. The queue holds open alerts not closed by hand, most severe first and, wit
 severity, the newest change first. The counts per severity are of the alerts matching
 every filter but severity, so that clicking a count narrows the list to it.
 
+`status=pending` lists instead the alerts held PENDING (overdue, their feeds not yet
+complete up to the deadline; console/pending.py): most severe first and, within a
+severity, the earliest deadline first. They are not open, and nothing on the list acts
+on them.
+
 Filters: severity, rule, agency responsible (`console.responsibility`), release (the
 child's custody status in its latest snapshot, `console.children.RELEASE_FILTERS`), state
 of release (the US state of the child's last release to a sponsor, from the same
@@ -37,6 +42,8 @@ AGE_FILTERS: dict[str, tuple[timedelta, timedelta | None]] = {
     "older": (timedelta(days=30), None),
 }
 """Age of an alert (now minus its opening): at least the first, less than the second."""
+STATUSES = ("open", "pending")
+"""The queue's lists: open alerts (the default) or alerts held PENDING."""
 UNASSIGNED = "-"
 NO_STATE = "none"
 """The state-of-release filter's value for children with no release state known."""
@@ -58,6 +65,8 @@ class QueueFilter:
     """A user or team name, `UNASSIGNED`, or empty for any."""
     triage: str = "active"
     page: int = 1
+    status: str = "open"
+    """`open`, or `pending`: the alerts held PENDING instead of the open ones."""
 
     @classmethod
     def from_query(cls, params: dict[str, str]) -> QueueFilter:
@@ -69,14 +78,15 @@ class QueueFilter:
         except ValueError:
             page = 1
         agency, release, age = params.get("agency", ""), params.get("release", ""), params.get("age", "")
-        state = params.get("state", "")
+        state, status = params.get("state", ""), params.get("status", "open")
         return cls(severity=severity if severity in SEVERITIES else "", rule=params.get("rule", "")[:60],
                    agency=agency if agency in (*AGENCIES, UNKNOWN) else "",
                    release=release if release in RELEASE_FILTERS else "",
                    state=state if state == NO_STATE or US_STATE.match(state) else "",
                    age=age if age in AGE_FILTERS else "",
                    assignee=params.get("assignee", "")[:60],
-                   triage=wanted_triage if wanted_triage in TRIAGE_FILTERS else "active", page=page)
+                   triage=wanted_triage if wanted_triage in TRIAGE_FILTERS else "active", page=page,
+                   status=status if status in STATUSES else "open")
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,8 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
     allowed = TRIAGE_FILTERS[wanted.triage]
     children = children if children is not None else ChildrenState()
     oldest, newest = _opened_between(wanted.age, now)
-    for entry in state.open_entries():
+    pending = wanted.status == "pending"
+    for entry in state.pending_entries() if pending else state.open_entries():
         latest = entry.latest
         assert latest is not None  # open_entries holds alerts with changes only
         rules.add(latest.rule)
@@ -126,7 +137,8 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
         if wanted.age and not _within(entry, oldest, newest):
             continue
         view = triage(entry, now) if entry.actions else UNTOUCHED  # most alerts: no action yet
-        if view.status not in allowed or not _assigned_to(view, wanted.assignee):
+        # Triage and assignee are the open queue's: nobody takes in hand an alert not open.
+        if not pending and (view.status not in allowed or not _assigned_to(view, wanted.assignee)):
             continue
         counts[latest.severity] = counts.get(latest.severity, 0) + 1
         if not wanted.severity or latest.severity == wanted.severity:
@@ -134,10 +146,11 @@ def queue_page(state: ConsoleState, wanted: QueueFilter, now: datetime, page_siz
     pages = max(1, -(-len(matching) // page_size))
     page = min(wanted.page, pages)
     start = (page - 1) * page_size
+    order = _pending_order if pending else _order
     if start + page_size < len(matching) // 4:  # the first pages: a partial selection, not a full sort
-        ordered = heapq.nlargest(start + page_size, matching, key=_order)
+        ordered = heapq.nlargest(start + page_size, matching, key=order)
     else:
-        ordered = sorted(matching, key=_order, reverse=True)
+        ordered = sorted(matching, key=order, reverse=True)
     return QueuePage(ordered[start:start + page_size], counts, len(matching), page, pages, sorted(rules),
                      sorted(children.release_states), len(state.pending))
 
@@ -171,3 +184,10 @@ def _order(row: QueueRow) -> tuple[int, datetime, str]:
     latest = row.entry.latest
     assert latest is not None
     return SEVERITY_RANK.get(latest.severity, -1), latest.fired_at, latest.alert_id
+
+
+def _pending_order(row: QueueRow) -> tuple[int, float, str]:
+    """Most severe first, then the one overdue longest (the largest key comes first)."""
+    latest = row.entry.latest
+    assert latest is not None
+    return SEVERITY_RANK.get(latest.severity, -1), -latest.deadline.timestamp(), latest.alert_id

@@ -70,7 +70,7 @@ class PartitionBatches:
 
     @property
     def rows_held(self) -> int:
-        return len(self.open.rows) if self.open is not None else 0
+        return self.open.row_count if self.open is not None else 0
 
     def settled(self) -> bool:
         """Read to its end, nothing open, nothing in doubt."""

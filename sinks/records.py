@@ -1,8 +1,10 @@
 """Kafka records to rows: decoded (without Avro logical types, readers cached per schema
 id), checked against their topic, and placed into their table's row layout (sinks/rows.py).
 
-A record is a row, nothing (a tombstone on the compacted child-state topic, a clock tick),
-or a dead letter: one that cannot be decoded, or of a type that does not belong on its topic.
+A record is a row (of its topic's table, or a `SideRow` of one the topic also feeds: a
+declared watermark on the lifecycle topic), nothing (a tombstone on the compacted
+child-state topic, a clock tick), or a dead letter: one that cannot be decoded, or of a
+type that does not belong on its topic.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder
 from ucwatch.sinks.deadletters import DeadLetters
-from ucwatch.sinks.rows import SKIPPED_NAMES, Row, Target, short_name
+from ucwatch.sinks.rows import SKIPPED_NAMES, Row, SideRow, Target, short_name
 
 
 def default_decoder(settings: Settings) -> Decoder:
@@ -47,6 +49,11 @@ class RecordRows:
             row = target.to_row(record, name)
             row += (message.partition(), message.offset())
             return row
+        for side in target.also:
+            if name in side.record_names:
+                side_row = SideRow(side.table, side.to_row(record, name))
+                side_row += (message.partition(), message.offset())
+                return side_row
         if name in SKIPPED_NAMES:
             self.skipped += 1
             return None

@@ -1,5 +1,7 @@
 """Decoded Avro records (and the audit topic's JSON entries, sinks/audit_rows.py) to
-ClickHouse rows, one target table per source topic.
+ClickHouse rows, one target table per source topic, and the tables of the other records a
+topic carries by design (`Target.also`: the sources' declared watermarks on the lifecycle
+topic land in `source_watermarks`, as `SideRow`s of the same batch).
 
 Each table's columns are listed here once, in insert order. Lifecycle events share one
 wide table: the envelope, then every per-type field (NULL where a type has no such field),
@@ -13,7 +15,7 @@ are (aware datetimes and dates work too, e.g. in tests).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +43,20 @@ STATE_FIELDS = ("child_id", "custody_status", "contact_status", "court_status", 
                 "last_contact_at", "last_event_at", "events_seen", "open_alerts", "as_of", "synthetic",
                 "release_state")
 
+WATERMARK_FIELDS = ("source", "complete_up_to", "declared_at", "partition", "issued_by")
+
 Row = list[Any]
+
+
+class SideRow(list[Any]):
+    """A row for another table than its topic's (one of `Target.also`). It travels in the
+    batch of its (topic, partition), so the ledger, the token and the replay cover it with
+    the records around it (sinks/batch.py, sinks/writer.py)."""
+    __slots__ = ("table",)
+
+    def __init__(self, table: str, row: Row) -> None:
+        super().__init__(row)
+        self.table = table
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,8 @@ class Target:
     decode: Callable[[bytes], tuple[str, dict[str, Any]]] | None = None
     """For a topic that is not Avro (the audit's JSON): (record name, record) of a value,
     raising ContractError; None: the Avro decoder."""
+    also: tuple[Target, ...] = ()
+    """Other records the topic carries by design, landed in their own tables."""
 
 
 def _fields_getter(fields: tuple[str, ...]) -> Callable[..., Row]:
@@ -99,8 +116,11 @@ LIFECYCLE_NAMES = frozenset(default_catalog().names(LIFECYCLE))
 SKIPPED_NAMES = frozenset({"ClockTick"})
 """Records on a landed topic that carry no history (they only advance event time)."""
 
+SOURCE_WATERMARKS = Target("source_watermarks", WATERMARK_FIELDS + KAFKA_COLUMNS, frozenset({"SourceWatermark"}),
+                           _fields_getter(WATERMARK_FIELDS))
+"""A source's declaration "delivered everything up to T" (docs/detect.md, Source watermarks)."""
 EVENTS = Target("events", ENVELOPE + EVENT_FIELDS + KAFKA_COLUMNS, LIFECYCLE_NAMES,
-                _fields_getter(ENVELOPE + EVENT_FIELDS))
+                _fields_getter(ENVELOPE + EVENT_FIELDS), also=(SOURCE_WATERMARKS,))
 ALERTS = Target("alerts", ALERT_FIELDS + KAFKA_COLUMNS, frozenset({"AlertChanged"}),
                 _fields_getter(ALERT_FIELDS))
 NOTIFICATIONS = Target("notifications", NOTIFICATION_FIELDS + KAFKA_COLUMNS,
@@ -109,11 +129,16 @@ CHILD_STATE = Target("child_state", STATE_FIELDS + KAFKA_COLUMNS, frozenset({"Ch
                      _state_row)
 ACTIONS = Target("actions", ACTION_FIELDS + KAFKA_COLUMNS, frozenset({"AlertAction"}), _fields_getter(ACTION_FIELDS))
 AUDIT = Target("audit", AUDIT_FIELDS + KAFKA_COLUMNS, frozenset({RECORD_NAME}), audit_row, decode_audit)
-TARGETS = (EVENTS, ALERTS, NOTIFICATIONS, CHILD_STATE, ACTIONS, AUDIT)
+TARGETS = (EVENTS, SOURCE_WATERMARKS, ALERTS, NOTIFICATIONS, CHILD_STATE, ACTIONS, AUDIT)
 
 
 def short_name(full_name: str) -> str:
     return full_name.rpartition(".")[2]
+
+
+def by_table(targets: Iterable[Target]) -> dict[str, Target]:
+    """Every table the targets write, theirs and those of their `also`."""
+    return {t.table: t for target in targets for t in (target, *target.also)}
 
 
 def topic_targets(settings: Settings) -> dict[str, Target]:

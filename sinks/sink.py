@@ -304,15 +304,16 @@ class Sink:
     def _count(self, batch: Batch) -> None:
         self.stats.batches += 1
         self.stats.replayed_batches += batch.is_replay()
-        self.stats.rows[batch.table] = self.stats.rows.get(batch.table, 0) + len(batch.rows)
-        self.metrics.rows.labels(batch.table).inc(len(batch.rows))
+        for table, rows in batch.tables():
+            self.stats.rows[table] = self.stats.rows.get(table, 0) + len(rows)
+            self.metrics.rows.labels(table).inc(len(rows))
         if batch.is_replay():
             self.metrics.replayed.inc()
         if batch.table == EVENTS.table:
             self._compaction.landed(len(batch.rows))
 
     def _rows_held(self) -> int:
-        return sum(p.rows_held for p in self._partitions.values()) + sum(len(b.rows) for b in self._ready)
+        return sum(p.rows_held for p in self._partitions.values()) + sum(b.row_count for b in self._ready)
 
     # -- stopping -------------------------------------------------------------------------
     def _shut_down(self) -> None:

@@ -16,6 +16,10 @@ rows of a batch spanning 59 months missing after a SIGKILL, and reproduced by ki
 inserts in a loop. The rows present are found by (kafka_partition, kafka_offset), which
 every landing table has (docs/sink.md, crash points 4-6).
 
+A batch may write more than one table (a lifecycle batch holding declared watermarks
+writes `source_watermarks` after `events`); each table is inserted, checked and, if
+refused, written row by row on its own, under the batch's token.
+
 Raises `ClickHouseUnavailable` when the batch should be tried again later, and
 `ClickHouseError` when the table, not the data, is at fault.
 """
@@ -32,7 +36,7 @@ from ucwatch.sinks.batch import Batch
 from ucwatch.sinks.errors import FOREIGN_ERRORS, ClickHouseError, ClickHouseUnavailable, from_driver
 from ucwatch.sinks.ledger import Ledger
 from ucwatch.sinks.replay import Range
-from ucwatch.sinks.rows import Row, Target
+from ucwatch.sinks.rows import Row, Target, by_table
 
 log = logging.getLogger("ucwatch.sink")
 
@@ -59,28 +63,37 @@ class BatchWriter:
     def __init__(self, client: Client, database: str, targets: dict[str, Target]) -> None:
         self._client = client
         self._database = database
-        self._targets = targets
+        self._targets = by_table(targets.values())
         self._ledger = Ledger(client, database)
 
     def write(self, batch: Batch) -> list[Refused]:
-        """Ledger entry (a batch formed for the first time), then the rows; the rows refused."""
-        if not batch.rows:
+        """Ledger entry (a batch formed for the first time), then the rows of each table it
+        writes (its topic's, then any side table's), all under the batch's token (each table
+        keeps its own deduplication log); the rows refused."""
+        tables = batch.tables()
+        if not tables:
             return []
         if not batch.is_replay():
             self._ledger.record(batch)
+        refused: list[Refused] = []
+        for table, rows in tables:
+            refused += self._write_table(batch, table, rows)
+        return refused
+
+    def _write_table(self, batch: Batch, table: str, rows: list[Row]) -> list[Refused]:
         try:
-            self._insert(batch.table, batch.rows, batch.token)
+            self._insert(table, rows, batch.token)
             if batch.is_replay():
-                self._complete(batch)
+                self._complete(batch, table, rows)
         except FOREIGN_ERRORS as exc:
             error = from_driver(exc)
             if isinstance(error, ClickHouseUnavailable):
                 raise error from exc
-            log.warning("batch %s refused (%s); writing it row by row", batch.token, error)
-            return self._write_rows_one_by_one(batch)
+            log.warning("batch %s refused by %s (%s); writing it row by row", batch.token, table, error)
+            return self._write_rows_one_by_one(batch, table, rows)
         return []
 
-    def _complete(self, batch: Batch) -> None:
+    def _complete(self, batch: Batch, table: str, rows: list[Row]) -> None:
         """Inserts the rows of a replayed batch that its insert did not land (see the
         module doc), under a token never used before: they were just found missing, and a
         token of their own could be in the deduplication log again after another kill.
@@ -88,17 +101,17 @@ class BatchWriter:
         ClickHouse 26, which ignores `insert_deduplicate` by default, and a setting older
         servers do not know.)"""
         present = {offset for (offset,) in self._client.query(
-            f"SELECT kafka_offset FROM {self._database}.{batch.table} WHERE kafka_partition = {{partition:UInt16}} "
+            f"SELECT kafka_offset FROM {self._database}.{table} WHERE kafka_partition = {{partition:UInt16}} "
             "AND kafka_offset BETWEEN {first:UInt64} AND {last:UInt64}",
             parameters={"partition": batch.partition, "first": batch.first_offset,
                         "last": batch.end_offset}).result_rows}
-        missing = [row for row in batch.rows if row[OFFSET_COLUMN] not in present]
+        missing = [row for row in rows if row[OFFSET_COLUMN] not in present]
         if missing:
             log.warning("%s: %d of its %d row(s) were not in %s although ClickHouse dropped them as duplicates "
                         "(a deduplication entry left by an insert killed before its parts were committed); "
-                        "inserting them again", batch.token, len(missing), len(batch.rows), batch.table)
-            self._client.insert(f"{self._database}.{batch.table}", missing,
-                                column_names=list(self._targets[batch.table].columns),
+                        "inserting them again", batch.token, len(missing), len(rows), table)
+            self._client.insert(f"{self._database}.{table}", missing,
+                                column_names=list(self._targets[table].columns),
                                 settings={**INSERT_SETTINGS,
                                           "insert_deduplication_token": f"{batch.token}/missing/{uuid.uuid4().hex}"})
 
@@ -113,20 +126,20 @@ class BatchWriter:
         except FOREIGN_ERRORS as exc:
             raise from_driver(exc) from exc
 
-    def _write_rows_one_by_one(self, batch: Batch) -> list[Refused]:
+    def _write_rows_one_by_one(self, batch: Batch, table: str, rows: list[Row]) -> list[Refused]:
         refused: list[Refused] = []
-        for row in batch.rows:
+        for row in rows:
             try:
-                self._insert(batch.table, [row], f"{batch.token}/{row[OFFSET_COLUMN]}")
+                self._insert(table, [row], f"{batch.token}/{row[OFFSET_COLUMN]}")
             except FOREIGN_ERRORS as exc:
                 error = from_driver(exc)
                 if isinstance(error, ClickHouseUnavailable):
                     raise error from exc
                 refused.append(Refused(row, str(error)))
-        if len(batch.rows) > 1 and len(refused) == len(batch.rows):
+        if len(rows) > 1 and len(refused) == len(rows):
             # Every row refused is the table, not the data (a missing table, a schema that
             # disagrees): stop rather than dead-letter a whole topic.
-            raise ClickHouseError(f"ClickHouse refused every row of {batch.token}: {refused[0].reason}")
+            raise ClickHouseError(f"ClickHouse refused every row of {batch.token} in {table}: {refused[0].reason}")
         return refused
 
     def _insert(self, table: str, rows: list[Row], token: str) -> None:

@@ -150,13 +150,16 @@ def publish_outputs(settings: Settings, count: int) -> None:
 
 def kafka_rows(settings: Settings) -> dict[str, Any]:
     """What should land, read back from the topics: (partition, offset, id) per table."""
-    expected: dict[str, Any] = {"events": [], "alerts": [], "notifications": [], "child_state": {}}
+    expected: dict[str, Any] = {"events": [], "alerts": [], "notifications": [], "child_state": {},
+                                "source_watermarks": []}
     for record in read_topic(settings.kafka.bootstrap, settings.topics.lifecycle.name):
         try:
             name, value = DECODER.decode_named(record.value)
         except Exception:
             continue  # the garbage record: a dead letter, not a row
-        if not name.endswith("ClockTick"):
+        if name.endswith("SourceWatermark"):
+            expected["source_watermarks"].append((record.partition, record.offset, value["source"]))
+        elif not name.endswith("ClockTick"):
             expected["events"].append((record.partition, record.offset, value["event_id"]))
     for topic, table, key in ((settings.topics.alerts, "alerts", "alert_id"),
                               (settings.topics.notifications, "notifications", "notification_id")):
@@ -173,7 +176,8 @@ def clickhouse_rows(settings: Settings) -> dict[str, Any]:
     try:
         db = settings.clickhouse.database
         found: dict[str, Any] = {}
-        for table, key in (("events", "event_id"), ("alerts", "alert_id"), ("notifications", "notification_id")):
+        for table, key in (("events", "event_id"), ("alerts", "alert_id"), ("notifications", "notification_id"),
+                           ("source_watermarks", "source")):
             found[table] = sorted(client.query(
                 f"SELECT kafka_partition, kafka_offset, {key} FROM {db}.{table}").result_rows)
         found["child_state"] = dict(client.query(
@@ -191,7 +195,11 @@ def deadletters(settings: Settings) -> list[dict]:
 
 def test_sigkilled_sink_lands_every_record_exactly_once(landed_settings: Settings, tmp_path: Path) -> None:
     settings = landed_settings
+    with EventProducer(settings) as producer:  # declared watermarks land beside the events (issue 11)
+        producer.declare_watermark("EOIR", int(T0.timestamp() * 1000))
     total_events = publish_history(settings, children=4000, seed=41)
+    with EventProducer(settings) as producer:
+        producer.declare_watermark("ICE", int(T0.timestamp() * 1000))
     publish_outputs(settings, 600)
     Ticker(settings, issued_by="test").tick(int(T0.timestamp() * 1000))
     garbage = Producer({"bootstrap.servers": settings.kafka.bootstrap})
@@ -222,7 +230,8 @@ def test_sigkilled_sink_lands_every_record_exactly_once(landed_settings: Setting
 
     expected, found = kafka_rows(settings), clickhouse_rows(settings)
     assert len(expected["events"]) == total_events
-    for table in ("events", "alerts", "notifications"):
+    assert len(expected["source_watermarks"]) == 2 * settings.topics.lifecycle.partitions
+    for table in ("events", "alerts", "notifications", "source_watermarks"):
         assert found[table] == sorted(expected[table]), table  # no row missing, none twice
     assert found["child_state"] == expected["child_state"]
     assert found["ledger_rows"] > 0

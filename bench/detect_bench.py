@@ -11,7 +11,8 @@ to its alert on Kafka.
    small topic the consumer's start-up dominates: 22k/s on 37k records, 52-79k/s on 296k).
 3. ucwatch's own code without faust or Kafka (bench/own_code.py): CPU per record of the
    decoder, processor, engine, encoders and state codec over the records read beforehand.
-4. faust's own loop (bench/faust_bare.py): take_events and decode, nothing sent, no table.
+4. faust's own loop (bench/faust_bare.py): take_events and decode, nothing sent, no table,
+   on uvloop as the worker runs.
 5. ``--workers`` `ucwatch worker` processes of one group (the full default policy).
    The rates of 4 and 5 are taken from the group's committed offsets, between the first
    commit and the last, so start-up is not counted.
@@ -198,13 +199,13 @@ def main() -> None:  # noqa: PLR0915  one step after another, printed together
             process = subprocess.Popen(
                 [sys.executable, "-m", "bench.faust_bare", "--bootstrap", args.bootstrap, "--topic",
                  settings.topics.lifecycle.name, "--app-id", bare_settings.streams.app_id, "--transport",
-                 args.transport, "--datadir", str(Path(scratch) / "bare")],
+                 args.transport, "--datadir", str(Path(scratch) / "bare"), "--loop", "uvloop"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 bare, bare_cpu = _group_rate(bare_settings, [process], count)
             finally:
                 _stop([process])
-            rows.append((f"faust alone: take_events + decode ({args.transport}://)", bare))
+            rows.append((f"faust alone: take_events + decode ({args.transport}://, uvloop)", bare))
             cpu_rows.append(("faust alone", bare_cpu))
         latencies: list[float] = []
         if "worker" not in args.skip:

@@ -12,9 +12,11 @@ driver (`confluent://`) instead of aiokafka (`kafka://`).
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 import faust
+import uvloop
 
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
@@ -47,7 +49,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--datadir", default="/tmp/ucwatch-faust-bare")
     parser.add_argument("--loglevel", default="WARNING")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
+    if args.loop == "uvloop":  # as the worker runs (streams/worker.py)
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = build(args.bootstrap, args.topic, args.app_id, transport=args.transport, batch=args.batch,
                 datadir=args.datadir)
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)

@@ -8,8 +8,9 @@ per record, in partition order (one actor, so records are handled one at a time)
    its topic, partition and offset, and the worker goes on;
 2. a ClockTick advances the partition's clock; a lifecycle event is applied by the engine
    (an event the engine refuses is dead-lettered the same way);
-3. alert changes, notifications and child-state snapshots are encoded and sent keyed by
-   child_id.
+3. alert changes, notifications and child-state snapshots are encoded and queued keyed by
+   child_id on the worker's librdkafka producer (streams/batch_producer.py; faust's own
+   producer cost most of the worker's time).
 Then, per batch (`write_batch`): every send is awaited until Kafka acknowledged it; only
 then are the changed states written to the table, and their changelog records awaited too;
 only then each partition's clock, awaited as well (streams/durable.py numbers the crash
@@ -42,13 +43,14 @@ import faust
 
 from ucwatch.core import deadletter as deadletters
 from ucwatch.core.errors import ContractError, SettingsError
-from ucwatch.core.kafka_admin import faust_broker_credentials
+from ucwatch.core.kafka_admin import client_config, faust_broker_credentials
 from ucwatch.core.provenance import ProvenanceRefused, refusal_for
 from ucwatch.core.settings import Settings
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
-from ucwatch.streams.durable import DurableTable, abandon_batch, confirm, write_states
+from ucwatch.streams.batch_producer import BatchProducer
+from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
 from ucwatch.streams.metrics import DetectMetrics
@@ -137,13 +139,13 @@ class Detector:
                                    key_serializer="raw", value_serializer="raw",
                                    partitions=topics.lifecycle.partitions)
         self._alerts = self._topic(app, topics.alerts.name, topics.alerts.partitions)
-        self._notifications = self._topic(app, topics.notifications.name, topics.notifications.partitions)
-        self._child_state = self._topic(app, topics.child_state.name, topics.child_state.partitions)
-        self._deadletter = self._topic(app, topics.deadletter.name, topics.deadletter.partitions)
+        self._names = topics
+        self.producer = BatchProducer(client_config(settings), settings.kafka.delivery_timeout_ms)
         # value_type=Rows: states in the compact layout of streams/state_codec.py
         table = app.Table("children", partitions=topics.lifecycle.partitions, key_type=str, value_type=Rows,
                           default=None)
         assert isinstance(table, DurableTable)
+        table.send_through(self.producer)
         self.children = table
         catalog = default_catalog()
         registry = registry_for(settings.schema_registry, catalog)
@@ -186,10 +188,9 @@ class Detector:
                 log.exception("processing %s:%s:%s failed", message.topic, message.partition, message.offset)
                 letters.append((message.key, self._dead_letter(
                     message, ContractError("processing_failed", f"{type(exc).__name__}: {exc}"))))
-        sent = [await self._deadletter.send(key=key, value=letter) for key, letter in letters]
-        sent += await self._send_outputs(outputs)
+        self._send_outputs(outputs, letters)
         # 1. the batch's alerts, notifications, snapshots and dead letters are on Kafka
-        await confirm(sent, "output record(s)", self._confirm_timeout_s)
+        await self.producer.confirm("output record(s)", self._confirm_timeout_s)
         # 2. only then the states that record them as sent, confirmed; 3. then the clocks
         await write_states(self.children, [(processor.drain_writes(), event) for processor, event in used.values()],
                            self._confirm_timeout_s)
@@ -212,19 +213,16 @@ class Detector:
         return await self._alerts.send(key=key.encode(),  # type: ignore[no-any-return]
                                        value=self._encoders["alert"].encode(self._schemas.alert, record))
 
-    async def _send_outputs(self, outputs: Outputs) -> list[Awaitable[Any]]:
-        encoders, schemas = self._encoders, self._schemas
-        sent = []
+    def _send_outputs(self, outputs: Outputs, letters: list[tuple[bytes | None, bytes]]) -> None:
+        encoders, schemas, send, names = self._encoders, self._schemas, self.producer.send, self._names
+        for letter_key, letter in letters:
+            send(names.deadletter.name, letter_key, letter)
         for key, record in outputs.alerts:
-            sent.append(await self._alerts.send(key=key.encode(),
-                                                value=encoders["alert"].encode(schemas.alert, record)))
+            send(names.alerts.name, key.encode(), encoders["alert"].encode(schemas.alert, record))
         for key, record in outputs.notifications:
-            sent.append(await self._notifications.send(
-                key=key.encode(), value=encoders["notification"].encode(schemas.notification, record)))
+            send(names.notifications.name, key.encode(), encoders["notification"].encode(schemas.notification, record))
         for key, record in outputs.states:
-            sent.append(await self._child_state.send(key=key.encode(),
-                                                     value=encoders["state"].encode(schemas.state, record)))
-        return sent
+            send(names.child_state.name, key.encode(), encoders["state"].encode(schemas.state, record))
 
     def _dead_letter(self, message: Any, error: ContractError) -> bytes:
         log.warning("dead-lettering %s:%s:%s: %s", message.topic, message.partition, message.offset, error)

@@ -5,8 +5,9 @@ anything of the batch.
 
 faust gives no error for a table write whose changelog record Kafka refuses: the write is
 queued (`send_soon`), its failure only logged, and the next commit goes past it. So
-`DurableTable` keeps the future of each changelog record it queues, and the glue awaits
-them (`confirm`) before the batch ends. A failure anywhere in the batch's writes ends in
+`DurableTable` sends its changelog records itself, through the worker's `BatchProducer`
+(streams/batch_producer.py), and the glue waits for their acknowledgement (`confirm`)
+before the batch ends. A failure anywhere in the batch's writes ends in
 `abandon_batch`: log why, then `os._exit`, since faust acks a batch even when its body
 raised, and a commit after that would skip records whose state was never written.
 
@@ -49,15 +50,19 @@ import logging
 import os
 import sys
 import weakref
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import faust
 from faust.streams import _current_event as faust_current_event
+from faust.types import TP
 
 from ucwatch.core.exit_codes import ExitCode
+from ucwatch.streams.batch_producer import BatchProducer
 from ucwatch.streams.processor import Writes
+from ucwatch.streams.state_codec import dumps_row
+from ucwatch.streams.table_codec import ROW_SERIALIZER
 
 log = logging.getLogger(__name__)
 
@@ -84,45 +89,61 @@ class StateTable(Protocol):
     def send(self, writes: Mapping[str, Any], event: Any) -> None:
         """Queues a changelog record per write, to `event`'s partition."""
 
-    def take_unconfirmed(self) -> list[Awaitable[Any]]:
-        """The changelog records queued since the last call."""
+    async def confirm(self, what: str, timeout_s: float) -> None:
+        """Waits until Kafka acknowledged the records queued so far; raises if it refused one."""
 
     def store_locally(self, writes: Mapping[str, Any], event: Any) -> None:
         """Makes writes whose changelog records Kafka acknowledged readable."""
 
 
 class DurableTable(faust.Table[str, Any]):
-    """A faust table that keeps the futures of the changelog records its writes queue, and
-    whose `send` / `store_locally` split a write in two (see the module's docstring)."""
+    """A faust table whose changelog records go through the worker's `BatchProducer`, and
+    whose `send` / `confirm` / `store_locally` split a write in three (see the module's
+    docstring). faust restores it from the changelog as any table."""
 
     logger = logging.getLogger("faust.tables.durable")  # its service chatter is faust's, not ucwatch's
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._unconfirmed: list[Awaitable[Any]] = []
+        self._producer: BatchProducer | None = None
+        self._acknowledged: dict[int, int] = {}
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().send_changelog(*args, **kwargs)
-        self._unconfirmed.append(future)
-        return future
-
-    def take_unconfirmed(self) -> list[Awaitable[Any]]:
-        """The changelog records queued since the last call, to be confirmed now."""
-        taken, self._unconfirmed = self._unconfirmed, []
-        return taken
+    def send_through(self, producer: BatchProducer) -> None:
+        self._producer = producer
 
     def send(self, writes: Mapping[str, Any], event: Any) -> None:
-        """The changelog half of `table[key] = value` (faust's `on_key_set`, without the
-        TTL and sensors this table does not use); the store is left as it was."""
+        """The changelog half of `table[key] = value` (faust's `on_key_set` and
+        `send_changelog`, without the TTL and sensors this table does not use)."""
+        assert self._producer is not None, "send_through first"
+        topic = self.changelog_topic
+        name = topic.get_topic_name()
         with writing_for(event):
-            for key, value in writes.items():
-                self.send_changelog(self.partition_for_key(key), key, value)
+            partition = self.partition_for_key(None)
+        rows = self.value_serializer == ROW_SERIALIZER
+        for key, value in writes.items():
+            key_bytes = topic.prepare_key(key, self.key_serializer)[0]
+            # for rows, what faust's codec chain ends in, without the chain
+            value_bytes = dumps_row(value) if rows else topic.prepare_value(value, self.value_serializer)[0]
+            self._producer.send(name, key_bytes, value_bytes, partition)
+
+    async def confirm(self, what: str, timeout_s: float) -> None:
+        assert self._producer is not None, "send_through first"
+        name = self.changelog_topic.get_topic_name()
+        for delivered in await self._producer.confirm(what, timeout_s):
+            if delivered.topic == name:
+                last = self._acknowledged.get(delivered.partition, -1)
+                self._acknowledged[delivered.partition] = max(last, delivered.offset)
 
     def store_locally(self, writes: Mapping[str, Any], event: Any) -> None:
-        """The store half of `table[key] = value`."""
+        """The store half of `table[key] = value`, then, as faust does once a changelog
+        record is acknowledged, the offset up to which the local store (RocksDB) holds the
+        changelog, so a restart restores only what came after it."""
         with writing_for(event):
             for key, value in writes.items():
                 self.data[key] = value
+        offset = self._acknowledged.pop(event.message.partition, None)
+        if offset is not None:
+            self.data.set_persisted_offset(TP(self.changelog_topic.get_topic_name(), event.message.partition), offset)
 
 
 async def write_states(table: StateTable, drained: Sequence[tuple[Writes, Any]], timeout_s: float) -> None:
@@ -136,19 +157,9 @@ async def write_states(table: StateTable, drained: Sequence[tuple[Writes, Any]],
 async def _write_step(table: StateTable, step: list[tuple[dict[str, Any], Any]], what: str, timeout_s: float) -> None:
     for writes, event in step:
         table.send(writes, event)
-    await confirm(table.take_unconfirmed(), what, timeout_s)
+    await table.confirm(what, timeout_s)
     for writes, event in step:
         table.store_locally(writes, event)
-
-
-async def confirm(sends: Sequence[Awaitable[Any]], what: str, timeout_s: float) -> None:
-    """Waits until Kafka acknowledged every send; raises the first refusal, or TimeoutError."""
-    if not sends:
-        return
-    try:
-        await asyncio.wait_for(asyncio.gather(*sends), timeout_s)
-    except TimeoutError:
-        raise TimeoutError(f"{len(sends)} {what} not acknowledged by Kafka within {timeout_s:.0f} s") from None
 
 
 def abandon_batch(records: int, failure: BaseException, *, stopping: bool) -> None:

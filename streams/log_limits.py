@@ -7,8 +7,9 @@ hid everything else. `OncePerCondition`, a filter on the log handlers, lets the 
 record of each condition through, holds back the same condition's repeats for `every_s`,
 and lets the next one through with the count of those held back. A condition is the
 logger plus the message template with its numbers blanked, so "node 1" and "node 2"
-count as one. Only the libraries' records at WARNING and above are limited; ucwatch's own
-lines and everything below WARNING pass untouched.
+count as one. librdkafka (the worker's output producer) logs through `ucwatch.librdkafka`.
+Only the libraries' records at WARNING and above are limited; ucwatch's own lines and
+everything below WARNING pass untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-LIBRARIES = ("aiokafka", "faust", "mode", "kafka")
+LIBRARIES = ("aiokafka", "faust", "mode", "kafka", "ucwatch.librdkafka")
 EVERY_S = 30.0
 _VARIABLE = re.compile(r"\d+")
 

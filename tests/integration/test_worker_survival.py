@@ -73,11 +73,12 @@ def changelog_name(settings: Settings) -> str:
     return f"{settings.streams.app_id}-children-changelog"
 
 
-def processed_or_explained(settings: Settings, worker: subprocess.Popen, tmp_path: Path) -> None:
+def processed_or_explained(settings: Settings, worker: subprocess.Popen, tmp_path: Path,
+                           timeout_s: float = 240, name: str = "w0") -> None:
     """wait_until_processed, failing with what is left per partition and the end of the
     worker's log (a hang under load was once left unexplained: 1 record, 240 s)."""
     try:
-        wait_until_processed(settings, worker)
+        wait_until_processed(settings, worker, timeout_s)
     except (TimeoutError, RuntimeError) as failure:
         topic = settings.topics.lifecycle
         consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": settings.streams.app_id,
@@ -89,7 +90,7 @@ def processed_or_explained(settings: Settings, worker: subprocess.Popen, tmp_pat
             left = f"unknown ({unknown})"
         finally:
             consumer.close()
-        log = worker_log(settings, tmp_path)
+        log = worker_log(settings, tmp_path, name)
         raise AssertionError(f"{failure}; (committed, end) per lifecycle partition: {left}\n"
                              f"{log.read_text(errors='replace')[-4000:] if log.exists() else ''}") from None
 
@@ -150,7 +151,7 @@ def test_a_killed_worker_restarts_at_once_and_a_survivor_takes_over_soon(setting
         stop_worker(w1, kill=True)
         started = time.monotonic()
         publish(settings, encounters(300, 60))
-        wait_until_processed(settings, w0, timeout_s=180)
+        processed_or_explained(settings, w0, tmp_path, timeout_s=180)
         takeover_s = time.monotonic() - started - 2.0
     finally:
         stop_worker(w0)

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from ucwatch.core.errors import UsageError
 from ucwatch.core.settings import Settings
-from ucwatch.streams.durable import confirm
+from ucwatch.streams.batch_producer import BatchProducer
 from ucwatch.streams.log_limits import OncePerCondition
 from ucwatch.streams.readiness import LOG_EVERY_S, _Waiting
 from ucwatch.streams.worker import hold_worker_name
@@ -88,18 +88,14 @@ def test_the_readiness_wait_ends_when_asked_to_stop() -> None:
     assert not _Waiting("127.0.0.1:1", stop, Clock(), poll_s=0).until(lambda: ["t.alerts"], "to exist")
 
 
-def test_confirm_raises_the_first_refusal_and_a_timeout_names_what_was_waited_for() -> None:
+def test_confirm_with_nothing_queued_returns_at_once_and_a_timeout_names_what_was_waited_for() -> None:
+    producer = BatchProducer({"bootstrap.servers": "127.0.0.1:1", "log_level": 0}, delivery_timeout_ms=60_000)
+
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        done, refused = loop.create_future(), loop.create_future()
-        done.set_result("ok")
-        refused.set_exception(RuntimeError("MessageSizeTooLarge"))
-        await confirm([], "state write(s)", 1.0)
-        await confirm([done], "state write(s)", 1.0)
-        with pytest.raises(RuntimeError, match="MessageSizeTooLarge"):
-            await confirm([done, refused], "state write(s)", 1.0)
-        with pytest.raises(TimeoutError, match="1 state write"):
-            await confirm([loop.create_future()], "state write(s)", 0.05)
+        assert await producer.confirm("state write(s)", 1.0) == []
+        producer.send("t.children-changelog", b"child", b"state", partition=0)
+        with pytest.raises(TimeoutError, match="1 of 1 state write"):
+            await producer.confirm("state write(s)", 0.2)
 
     asyncio.run(scenario())
 

@@ -29,6 +29,7 @@ from ucwatch.console.actions import ActionKind, ActionRefused, new_action
 from ucwatch.console.fold import Triage, triage
 from ucwatch.console.roles import may
 from ucwatch.console.sessions import csrf_matches
+from ucwatch.console.subjects import operations_subject
 from ucwatch.console.web import console_of, failure, session_of, to_login
 from ucwatch.core.errors import DeliveryError
 
@@ -69,7 +70,8 @@ async def take_action(request: Request) -> Response:  # noqa: PLR0911 (one answe
     except ActionRefused as exc:
         return failure(request, 400, f"Nothing was done: {exc}")
     try:
-        await run_in_threadpool(console.outbox.audit, f"console_{kind.lower()}", latest.child_id, actor=session.user,
+        child_id = None if operations_subject(latest.child_id) else latest.child_id  # real children only
+        await run_in_threadpool(console.outbox.audit, f"console_{kind.lower()}", child_id, actor=session.user,
                                 role=session.role.value, alert_id=alert_id, action_id=action.action_id)
         await run_in_threadpool(console.outbox.action, action)
     except DeliveryError as exc:  # AuditNotWritten is one

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from ucwatch.console.roles import Role
+from ucwatch.console.subjects import operations_subject
 from ucwatch.core.errors import UcwatchError
 
 NOTE_MAX_CHARS = 500
@@ -114,8 +115,11 @@ def new_action(kind: str, *, alert_id: str, alert_sequence: int, child_id: str, 
         action = ActionKind(kind)
     except ValueError:
         raise ActionRefused(f"unknown action {kind!r}", field="action") from None
-    if not CHILD_TOKEN.match(child_id):
-        raise ActionRefused("the child id is not a pseudonymous child token", field="child_id")
+    if not CHILD_TOKEN.match(child_id) and operations_subject(child_id) is None:
+        # An operations alert (CLOCK_STALLED, FEED_STALLED) carries its subject's key there,
+        # and its actions carry the same key, like its changes (console/subjects.py).
+        raise ActionRefused("the child id is not a pseudonymous child token (nor an operations alert's key)",
+                            field="child_id")
     base = Action(action_id=str(uuid.uuid4()), action=action, alert_id=alert_id, alert_sequence=alert_sequence,
                   child_id=child_id, actor=actor, role=role, at=now, synthetic=synthetic)
     if action is ActionKind.ASSIGNED:

@@ -1,5 +1,6 @@
 """The console's Prometheus metrics, in a registry of its own (one per console, so tests
-can build several), served at ``/metrics`` (`console.web`).
+can build several), served at ``/metrics`` on the console's metrics port
+(`console.metrics_port`, `console.server`), not by the pages' server.
 
 - ``ucwatch_console_page_views_total{page}``: pages shown (queue, alert, child,
   dashboard, admin); the queue's live refreshes are counted as ``queue_fragment``;

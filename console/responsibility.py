@@ -24,6 +24,7 @@ whereabouts are unknown), both must act: the first one named leads.
 | STALE_CASE | any later event | OPS | no single agency: operations review the case |
 | NOTICE_UNDELIVERED | (the notifier's alert) | OPS | ucwatch's own staff fix the delivery |
 | CLOCK_STALLED | (a worker's alert: a partition's clock stopped) | OPS | ucwatch's own staff restart the ticker |
+| FEED_STALLED | (a worker's alert: a source's feed stopped) | OPS | ucwatch's own staff call the source |
 
 A rule not in the table (a policy file may add rules) has no agency: it shows as
 ``unknown`` and the ``unknown`` filter finds it, so nothing falls out of the queue.
@@ -62,6 +63,7 @@ RESPONSIBLE: Final[dict[str, tuple[str, ...]]] = {
     "STALE_CASE": ("OPS",),
     "NOTICE_UNDELIVERED": ("OPS",),
     "CLOCK_STALLED": ("OPS",),
+    "FEED_STALLED": ("OPS",),
 }
 
 

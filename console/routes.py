@@ -8,12 +8,13 @@ from starlette.staticfiles import StaticFiles
 
 from ucwatch.console import act, admin, auth_routes, dashboard, pages
 from ucwatch.console.context import Console
-from ucwatch.console.web import HERE, SecurityHeaders, events, healthz, metrics, readyz
+from ucwatch.console.web import HERE, SecurityHeaders, events, healthz, readyz
 
 
 def build_app(console: Console) -> Starlette:
     routes = [
-        Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
+        # No /metrics here: Prometheus reads it on the metrics port (console/server.py).
+        Route("/healthz", healthz), Route("/readyz", readyz),
         Route("/login", auth_routes.login_form, methods=["GET"]),
         Route("/login", auth_routes.login, methods=["POST"]),
         Route("/logout", auth_routes.logout, methods=["POST"]),

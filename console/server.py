@@ -1,9 +1,14 @@
 """`ucwatch console`: the feed thread, the outbox and the web server, wired and run.
 
 Start: wait for Kafka, create missing topics (the actions topic is the console's own),
-start the feed (it rebuilds the state from the topics), serve. Stop (Ctrl-C, SIGTERM):
-end the live streams first, so the server does not wait for browsers to hang up, then the
-server, the feed, and the producer (flushed).
+start the feed (it rebuilds the state from the topics), open the metrics port, serve. Stop
+(Ctrl-C, SIGTERM): end the live streams first, so the server does not wait for browsers to
+hang up, then the server, the feed, the metrics port and the producer (flushed).
+
+Prometheus reads the console's metrics where it reads the other processes': /metrics (with
+/healthz and /readyz) on a port of their own, `console.metrics_port` of
+`console.metrics_host` (loopback unless set), through `ucwatch.core.health`. The pages'
+server, which people reach through a proxy, serves no /metrics.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from ucwatch.console.outbox import KafkaOutbox
 from ucwatch.console.oversight import CachedOversight, oversight_figures
 from ucwatch.console.routes import build_app
 from ucwatch.console.users import UserStore, users_path
+from ucwatch.core.errors import SettingsError
+from ucwatch.core.health import serve_health
 from ucwatch.core.settings import Settings
 
 log = logging.getLogger("ucwatch.console")
@@ -72,6 +79,8 @@ def build_console(settings: Settings) -> tuple[Console, Feed, KafkaOutbox]:
 
 def run_console(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
+    if not 0 <= settings.console.metrics_port <= 65535:
+        raise SettingsError("setting console.metrics_port must be a port number (0: any free port)")
     ensure_topics(wait_for_kafka(settings, before="starting the console"), settings)
     console, feed, outbox = build_console(settings)
     users = console.users.load()  # a malformed or public users file is refused before serving
@@ -79,12 +88,17 @@ def run_console(settings: Settings, *, host: str | None = None, port: int | None
     port = port if port is not None else settings.console.port
     config = uvicorn.Config(build_app(console), host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=3, server_header=False)
+    health = serve_health(console.metrics.registry, console.live, console.ready,  # before anything else runs
+                          settings.console.metrics_port, what="console", logger=log,
+                          host=settings.console.metrics_host)
     feed.start()
     print(f"ucwatch console at http://{host}:{port}/ ({len(users)} user(s)"
-          f"{'; add one with `ucwatch users add NAME --role operator`' if not users else ''})", flush=True)
+          f"{'; add one with `ucwatch users add NAME --role operator`' if not users else ''}); "
+          f"metrics at {health.url}/metrics", flush=True)
     try:
         _Server(config, console).run()
     finally:
         console.broadcaster.close()
         feed.stop()
+        health.stop()
         outbox.close()

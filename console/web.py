@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ucwatch.console.context import Console
 from ucwatch.console.sessions import SESSION_COOKIE, Session
+from ucwatch.console.subjects import operations_subject
 
 HERE = Path(__file__).resolve().parent
 SECURITY_HEADERS = [
@@ -67,6 +67,7 @@ templates.filters["words"] = _words
 templates.filters["when"] = _when
 templates.filters["short"] = _short
 templates.filters["age"] = _age
+templates.globals["operations_subject"] = operations_subject
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -112,13 +113,6 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     ok, reason = console_of(request).ready()
     return PlainTextResponse(("ready: " if ok else "not ready: ") + reason, status_code=200 if ok else 503)
-
-
-async def metrics(request: Request) -> Response:
-    """Prometheus metrics (`console.metrics`): counts and gauges only, no personal data, so
-    no login, like /healthz (the console listens on loopback; scrape it there)."""
-    body = generate_latest(console_of(request).metrics.registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 async def events(request: Request) -> Response:

@@ -1,6 +1,9 @@
 // Live updates for the console: one Server-Sent Events stream per page.
 // On the queue, any message makes the page fetch the queue again (a short debounce gathers
-// bursts); on an alert's page, a message about that alert shows a "changed" notice.
+// bursts) and put it in place only if it differs from what is shown: rows replaced for
+// nothing would swallow a click that lands while they change (and the refresh made on
+// connecting nearly always brings the very queue the page was served with).
+// On an alert's page, a message about that alert shows a "changed" notice.
 // EventSource reconnects by itself; if the server refused the stream (the session ended),
 // the page tries again later and a fetch answered 401 takes the person to the login page.
 (function () {
@@ -9,6 +12,7 @@
   var queue = document.getElementById("queue");
   var alertPanel = document.querySelector("[data-alert-id]:not(tr)");
   var pending = null;
+  var shown = queue ? queue.innerHTML.trim() : null;  // as parsed, to compare like with like
 
   function show(state, text) {
     if (indicator) { indicator.dataset.state = state; indicator.textContent = text; }
@@ -25,6 +29,10 @@
       })
       .then(function (html) {
         if (html === null) { return; }
+        var fresh = document.createElement("div");
+        fresh.innerHTML = html;
+        if (fresh.innerHTML.trim() === shown) { return; }
+        shown = fresh.innerHTML.trim();
         queue.innerHTML = html;
         queue.querySelectorAll("tr[data-alert-id]").forEach(function (row) {
           if (!before[row.dataset.alertId]) { row.classList.add("flash"); }

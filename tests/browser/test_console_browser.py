@@ -33,6 +33,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser.waits import attribute_of, attributes_of_all, click_within, settled, text_of
 from tests.helpers import read_topic, sample_event
 from tests.integration.console_support import PASSWORD, ConsoleProcess, actions_on, publish_alert
 from tests.integration.detect_support import start_worker, stop_worker
@@ -136,7 +137,7 @@ def test_an_event_published_to_kafka_opens_an_alert_that_appears_live(
 
         log_in(browser, console.url, "olivia")
         wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "live"), "live"))
-        assert len(browser.find_elements(By.CSS_SELECTOR, "tr[data-alert-id]")) == 1
+        assert len(attributes_of_all(browser, (By.CSS_SELECTOR, "tr[data-alert-id]"), "data-alert-id")) == 1
         browser.execute_script("window.notReloaded = true;")
 
         now, before = datetime.now(UTC), datetime.now(UTC) - timedelta(days=31)
@@ -148,18 +149,18 @@ def test_an_event_published_to_kafka_opens_an_alert_that_appears_live(
         with EventProducer(settings) as producer:  # the child is not with the sponsor: CRITICAL at once
             producer.publish(released)
             producer.publish(call)
-        first = WebDriverWait(browser, 60).until(lambda d: next(
-            (row for row in d.find_elements(By.CSS_SELECTOR, "tr[data-alert-id]")
-             if CHILD in row.text and "NOT_WITH_SPONSOR" in row.text), None))
+        first = settled(browser, lambda d: next(
+            (row.get_attribute("data-alert-id") for row in d.find_elements(By.CSS_SELECTOR, "tr[data-alert-id]")
+             if CHILD in row.text and "NOT_WITH_SPONSOR" in row.text), None), timeout_s=60)
         took = time.monotonic() - published
         assert browser.execute_script("return window.notReloaded === true;"), "the page was reloaded"
-        assert "CRITICAL" in first.text
-        assert browser.find_element(By.CSS_SELECTOR, "tr[data-alert-id]").text == first.text  # on top
-        assert browser.find_element(By.ID, "count-critical").text == "1"
+        assert "CRITICAL" in text_of(browser, row_of(first))
+        assert attribute_of(browser, (By.CSS_SELECTOR, "tr[data-alert-id]"), "data-alert-id") == first  # on top
+        assert text_of(browser, (By.ID, "count-critical")) == "1"
         print(f"event published to row shown, through the worker and the console: {took:.2f} s")
         screenshot(browser, "console-live")
 
-        first.find_element(By.LINK_TEXT, CHILD).click()
+        click_within(browser, row_of(first), (By.LINK_TEXT, CHILD))
         wait.until(expected_conditions.presence_of_element_located((By.ID, "timeline")))
         wait.until(lambda d: d.find_elements(By.ID, "release-state"))
         assert browser.find_element(By.ID, "release-state").text == "TX"  # the snapshot v2's state of release
@@ -202,9 +203,10 @@ def operator_acts(browser: WebDriver, url: str, alert_id: str, other: str) -> No
     for an operator; a POST without the CSRF token is refused."""
     log_in(browser, url, "olivia")
     WebDriverWait(browser, 20).until(expected_conditions.text_to_be_present_in_element((By.ID, "live"), "live"))
-    assert browser.find_element(By.CSS_SELECTOR, "tr[data-alert-id]").get_attribute("data-alert-id") == alert_id
+    assert attribute_of(browser, (By.CSS_SELECTOR, "tr[data-alert-id]"), "data-alert-id") == alert_id
     screenshot(browser, "console-queue")
-    browser.find_element(*row_of(alert_id)).find_element(By.LINK_TEXT, "WHEREABOUTS_UNKNOWN").click()
+    click_within(browser, row_of(alert_id), (By.LINK_TEXT, "WHEREABOUTS_UNKNOWN"))
+    WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "triage")))
     assert not browser.find_elements(By.ID, "act-assign") and not browser.find_elements(By.ID, "act-close")
     act(browser, "act-acknowledge", "Acknowledged.")
     assert "acknowledged by olivia" in browser.find_element(By.ID, "triage").text
@@ -224,7 +226,7 @@ def operator_acts(browser: WebDriver, url: str, alert_id: str, other: str) -> No
 
     assert post_from_page(browser, f"/alerts/{other}/actions/ACKNOWLEDGED", {"sequence": "1"}) == 403
     browser.get(f"{url}/?triage=all")  # snoozed alerts are out of the default view
-    assert "snoozed" in browser.find_element(*row_of(alert_id)).text
+    assert "snoozed" in text_of(browser, row_of(alert_id))  # the live refresh may replace the row
 
 
 def supervisor_acts(browser: WebDriver, url: str, alert_id: str) -> None:

@@ -18,6 +18,14 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.test_console_browser import browser, log_in, row_of, screenshot
+from tests.browser.waits import (
+    attributes_of_all,
+    click_within,
+    observe_queue,
+    queue_replacements_once_refreshed,
+    text_of,
+    texts_within,
+)
 from tests.integration.console_support import ConsoleProcess, publish_alert
 from ucwatch.core.settings import Settings
 from ucwatch.schemas.catalog import default_catalog
@@ -30,6 +38,7 @@ pytestmark = pytest.mark.kafka
 __all__ = ["browser"]  # the fixture, shared with the console's other browser test
 CATALOG = default_catalog()
 DAY_MS = 86_400_000
+PENDING_ROWS = (By.CSS_SELECTOR, "tr.pending")
 
 
 def publish_pending(settings: Settings, child_id: str, *, rule: str, severity: str, deadline: datetime, reason: str,
@@ -67,23 +76,26 @@ def test_pending_alerts_are_listed_with_their_feed_and_leave_the_list_when_they_
                               deadline=now - timedelta(days=1), reason=outage[0])
     console.start()
     try:
+        observe_queue(browser)
         log_in(browser, console.url, "sam")
         wait = WebDriverWait(browser, 20)
-        link = wait.until(expected_conditions.element_to_be_clickable((By.ID, "pending")))
-        assert link.text == "2 pending (waiting for the feeds)"
-        link.click()
+        # The count and the rows are in the part of the page the live refresh replaces: each
+        # read finds them again (tests/browser/waits.py).
+        assert text_of(browser, (By.ID, "pending")) == "2 pending (waiting for the feeds)"
+        click_within(browser, (By.ID, "pending"))
         wait.until(expected_conditions.presence_of_element_located((By.ID, "pending-explained")))
-        rows = browser.find_elements(By.CSS_SELECTOR, "tr.pending")
-        assert [r.get_attribute("data-alert-id") for r in rows] == [discharge, hearing]
-        cells = [c.text for c in rows[0].find_elements(By.TAG_NAME, "td")]
+        # The refresh on connecting brings the queue the page was served with: the rows stay.
+        assert queue_replacements_once_refreshed(browser) == 0
+        assert attributes_of_all(browser, PENDING_ROWS, "data-alert-id") == [discharge, hearing]
+        cells = texts_within(browser, row_of(discharge), (By.TAG_NAME, "td"))
         assert cells[1:4] == ["DISCHARGE_NOTICE_OVERDUE", "HHS", "SYN-CH-000000102"]
         assert cells[4].endswith("overdue 2 d") and cells[6] == "ORR" and "complete up to" in cells[7]
-        assert [c.text for c in rows[1].find_elements(By.TAG_NAME, "td")][6] == "EOIR"
+        assert texts_within(browser, row_of(hearing), (By.TAG_NAME, "td"))[6] == "EOIR"
         assert browser.find_elements(By.CSS_SELECTOR, "#queue form, #queue button") == []
         assert screenshot(browser, "pending-alerts").stat().st_size > 0
 
         # The alert's own page: pending, and nothing that would open it by hand.
-        rows[0].find_element(By.LINK_TEXT, "DISCHARGE_NOTICE_OVERDUE").click()
+        click_within(browser, row_of(discharge), (By.LINK_TEXT, "DISCHARGE_NOTICE_OVERDUE"))
         wait.until(expected_conditions.presence_of_element_located((By.ID, "child-link")))
         assert "pending" in browser.find_element(By.TAG_NAME, "main").text
         for button in ("act-acknowledge", "act-assign", "act-snooze", "act-close"):
@@ -97,7 +109,7 @@ def test_pending_alerts_are_listed_with_their_feed_and_leave_the_list_when_they_
                         deadline=now - timedelta(days=2), reason="discharge notice not sent", sequence=2,
                         alert_id=discharge, opened=True)
         wait.until(expected_conditions.invisibility_of_element_located(row_of(discharge)))
-        assert [r.get_attribute("data-alert-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr.pending")] == [
-            hearing]
+        assert attributes_of_all(browser, PENDING_ROWS, "data-alert-id") == [hearing]
+        assert browser.execute_script("return window.queueReplaced;") >= 1  # a change is put in place
     finally:
         console.stop()

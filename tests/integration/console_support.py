@@ -43,7 +43,9 @@ class ConsoleProcess:
         self.settings = settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**settings_env(settings), "UCWATCH_CONSOLE_PORT": str(self.port)}
+        self.metrics_url = f"http://127.0.0.1:{free_port()}"
+        self.env = {**settings_env(settings), "UCWATCH_CONSOLE_PORT": str(self.port),
+                    "UCWATCH_CONSOLE_METRICS_PORT": self.metrics_url.rsplit(":", 1)[1]}
         self.log_file = tmp_path / "console.log"
         self.process: subprocess.Popen[bytes] | None = None
 

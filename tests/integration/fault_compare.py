@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import read_topic
+from ucwatch.app.demo import is_event
 from ucwatch.core.settings import Settings, TopicSettings
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
@@ -32,11 +33,12 @@ def file_event_ids(path: Path) -> Counter[str]:
 
 
 def lifecycle_events(settings: Settings) -> list[tuple[int, int, str]]:
-    """(partition, offset, event_id) of every lifecycle event (clock ticks left out)."""
+    """(partition, offset, event_id) of every lifecycle event (control records, the clock
+    ticks and source watermarks, left out: they are not events)."""
     found = []
     for record in read_topic(settings.kafka.bootstrap, settings.topics.lifecycle.name, timeout_s=60):
         name, value = DECODER.decode_named(record.value)
-        if not name.endswith("ClockTick"):
+        if is_event(name):
             found.append((record.partition, record.offset, value["event_id"]))
     return found
 

@@ -137,7 +137,9 @@ def test_the_childs_page_folds_snapshots_notices_and_deliveries_and_metrics_are_
             assert "hhs.webhook: delivered, attempt 3 (200)" in page
             assert 'id="release-state">TX<' in page
             assert http.get("/dashboard").status_code == 200
-        metrics = httpx.get(f"{console.url}/metrics", timeout=10).text
+        assert httpx.get(f"{console.url}/metrics", timeout=10).status_code == 404  # not where people come in
+        assert httpx.get(f"{console.metrics_url}/readyz", timeout=10).status_code == 200
+        metrics = httpx.get(f"{console.metrics_url}/metrics", timeout=10).text
         assert 'ucwatch_console_page_views_total{page="child"} 1.0' in metrics
         assert "ucwatch_console_feed_ready 1.0" in metrics
         assert f'ucwatch_console_feed_lag_records{{topic="{topics.alerts.name}"}} 0.0' in metrics

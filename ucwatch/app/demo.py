@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +61,10 @@ from ucwatch.streams.worker import worker_environment
 DEMO_PORT = 19092
 WINDOW_END = datetime(2023, 10, 1, tzinfo=UTC)
 """The end of the simulated FY2019-2023 window: the clock is ticked to it."""
+CONTROL_NAMESPACE = "gov.ucwatch.control."
+"""Avro namespace of ucwatch's own records on the lifecycle topic (schemas/avro/control):
+the clock ticks and the source watermarks. Neither is an event: the sink does not land them
+in `events`, and they have no event_type."""
 
 
 def run_demo(settings: Settings, *, children: int, seed: int, keep_running: bool = False) -> ExitCode:
@@ -109,7 +113,9 @@ def _run(settings: Settings, children: int, seed: int, keep_running: bool = Fals
     on_kafka: Counter[str] = Counter()
     keys_match = True
     for key, value in _values(settings, settings.topics.lifecycle.name):
-        event = decoder.decode(value)
+        name, event = decoder.decode_named(value)
+        if not is_event(name):
+            continue
         on_kafka[event["event_type"]] += 1
         keys_match &= key is not None and key.decode() == event["child_id"]
     print(f"   {'event type':<28}{'published':>10}{'on Kafka':>10}")
@@ -278,13 +284,15 @@ def _console(settings: Settings, keep_running: bool) -> bool:
         processes.append(subprocess.Popen([*command, "sink"], env=env, stdout=log, stderr=subprocess.STDOUT))
     password = secrets.token_urlsafe(12)
     UserStore(users_path(settings)).add("demo", Role.SUPERVISOR, password)
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = settings.data_dir / "console.log"
     with log_path.open("ab") as log:
-        processes.append(subprocess.Popen([*command, "console", "--port", str(port)], env=env, stdout=log,
+        processes.append(subprocess.Popen([*command, "console", "--port", str(port)],
+                                          env=env | {"UCWATCH_CONSOLE_METRICS_PORT": str(metrics_port)}, stdout=log,
                                           stderr=subprocess.STDOUT))
-    print(f"   console at {url}/ (log: {log_path})\n   user: demo (supervisor)  password: {password}")
+    print(f"   console at {url}/ (log: {log_path}; metrics at http://127.0.0.1:{metrics_port}/metrics)\n"
+          f"   user: demo (supervisor)  password: {password}")
     try:
         ok = _check_console(settings, url, password, processes)
     finally:
@@ -345,16 +353,27 @@ def _check_console(settings: Settings, url: str, password: str, processes: list[
 
 
 def _records_on_kafka(settings: Settings) -> dict[str, int]:
-    """Records per table as the topics hold them (ticks left out; child state: one per child)."""
+    """Records per table as the topics hold them (control records left out; child state:
+    one per child)."""
     decoder = Decoder(EmbeddedRegistry(default_catalog()), default_catalog())
     topics = settings.topics
-    events = sum(1 for _, value in _values(settings, topics.lifecycle.name)
-                 if not decoder.decode_named(value)[0].endswith("ClockTick"))
+    events = count_events((value for _, value in _values(settings, topics.lifecycle.name)), decoder)
     children = {r.key for r in read_to_end(client_config(settings), topics.child_state.name)}
     return {"events": events,
             "alerts": sum(1 for _ in read_to_end(client_config(settings), topics.alerts.name)),
             "notifications": sum(1 for _ in read_to_end(client_config(settings), topics.notifications.name)),
             "child_state": len(children)}
+
+
+def is_event(name: str) -> bool:
+    """Whether a record of the lifecycle topic, by the full name of its writer schema, is a
+    lifecycle event: not one of ucwatch's control records (clock ticks, source watermarks)."""
+    return not name.startswith(CONTROL_NAMESPACE)
+
+
+def count_events(values: Iterable[bytes], decoder: Decoder) -> int:
+    """The lifecycle events among record values of the lifecycle topic."""
+    return sum(1 for value in values if is_event(decoder.decode_named(value)[0]))
 
 
 def _values(settings: Settings, topic: str) -> Iterator[tuple[bytes | None, bytes]]:

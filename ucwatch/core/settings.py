@@ -289,6 +289,11 @@ class ConsoleSettings:
     """...for this long."""
     page_size: int = 50
     """Alerts per page of the queue."""
+    metrics_port: int = 9469
+    """/metrics, /healthz and /readyz at this port (of `metrics_host`), apart from the pages
+    (which serve no /metrics); 0: any free port (logged)."""
+    metrics_host: str = "127.0.0.1"
+    """Where that port listens: 0.0.0.0 in a pod, for Prometheus to scrape (deploy/README.md)."""
 
 
 @dataclass(frozen=True)

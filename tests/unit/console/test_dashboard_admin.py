@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from starlette.testclient import TestClient
 
 from tests.unit.console.support import CHILD, T0, RecordingOutbox, action, change, console
@@ -18,6 +19,9 @@ from ucwatch.console.audit_trail import AuditFilter, AuditPage, page_of
 from ucwatch.console.children import Delivery, Notice, Snapshot
 from ucwatch.console.context import Console
 from ucwatch.console.oversight import CachedOversight, Oversight
+from ucwatch.console.server import run_console
+from ucwatch.core.errors import SettingsError
+from ucwatch.core.settings import ConsoleSettings, Settings
 
 COHORT = {"encounters": 1200, "releases": 900, "nta_not_served": 600, "children_with_fta": 80,
           "whereabouts_unknown": 30,
@@ -138,9 +142,9 @@ def test_metrics_count_pages_and_actions(built: tuple[Console, RecordingOutbox])
     http.get("/")
     token = csrf_of(http.get("/alerts/a1").text)
     assert http.post("/alerts/a1/actions/ACKNOWLEDGED", data={"sequence": "1", "csrf": token}).status_code == 303
-    metrics = TestClient(client(made).app).get("/metrics")  # no login needed
-    assert metrics.status_code == 200
-    text = metrics.text
+    # Served on the metrics port (console/server.py, through ucwatch.core.health), not by the pages.
+    assert TestClient(client(made).app).get("/metrics").status_code == 404
+    text = generate_latest(made.metrics.registry).decode()
     assert 'ucwatch_console_page_views_total{page="queue"} 1.0' in text
     assert 'ucwatch_console_page_views_total{page="alert"} 1.0' in text
     assert 'ucwatch_console_actions_total{action="ACKNOWLEDGED"} 1.0' in text
@@ -186,3 +190,9 @@ def test_time_to_acknowledge_is_shown_in_a_unit_that_reads() -> None:
     assert duration_unit([0.5]) == ("Minutes", "min", 60.0)
     assert duration_unit([0.2, 3.0]) == ("Hours", "h", 1.0)
     assert duration_unit([]) == ("Hours", "h", 1.0)
+
+
+def test_a_metrics_port_out_of_range_is_refused_before_anything_starts() -> None:
+    settings = Settings(console=ConsoleSettings(metrics_port=65536))
+    with pytest.raises(SettingsError, match=r"console\.metrics_port"):
+        run_console(settings)  # no Kafka here: refused before waiting for it

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -26,17 +25,13 @@ from tests.browser.waits import (
     text_of,
     texts_within,
 )
-from tests.integration.console_support import ConsoleProcess, publish_alert
+from tests.integration.console_support import ConsoleProcess, publish_alert, publish_alert_change
 from ucwatch.core.settings import Settings
-from ucwatch.schemas.catalog import default_catalog
-from ucwatch.schemas.registry import EmbeddedRegistry
-from ucwatch.schemas.serde import Encoder
 from ucwatch.streams.policy import Feeds, Outage
 from ucwatch.streams.watermarks import PartitionMarks
 
 pytestmark = pytest.mark.kafka
 __all__ = ["browser"]  # the fixture, shared with the console's other browser test
-CATALOG = default_catalog()
 DAY_MS = 86_400_000
 PENDING_ROWS = (By.CSS_SELECTOR, "tr.pending")
 
@@ -49,11 +44,7 @@ def publish_pending(settings: Settings, child_id: str, *, rule: str, severity: s
               "status": status, "severity": severity, "deadline": deadline, "fired_at": deadline,
               "reason": reason, "start_event_id": str(uuid.uuid4()), "basis": "8 U.S.C. 1232",
               "sequence": sequence, "synthetic": True}
-    topic = settings.topics.alerts.name
-    value = Encoder(EmbeddedRegistry(CATALOG), topic).encode(CATALOG.latest("AlertChanged", "alerts"), record)
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "partitioner": "murmur2_random"})
-    producer.produce(topic, value, child_id.encode())
-    assert producer.flush(30) == 0
+    publish_alert_change(settings, record)
     return alert_id
 
 

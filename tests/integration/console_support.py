@@ -83,12 +83,17 @@ def publish_alert(settings: Settings, child_id: str, *, severity: str = "CRITICA
               "severity": severity, "deadline": now - timedelta(days=1), "fired_at": now,
               "reason": "failure to appear, then 14 days without contact", "start_event_id": str(uuid.uuid4()),
               "basis": "OIG-24-46", "sequence": sequence, "synthetic": True}
+    publish_alert_change(settings, record)
+    return alert_id
+
+
+def publish_alert_change(settings: Settings, record: dict[str, Any]) -> None:
+    """One AlertChanged record on the alerts topic, keyed by its child as the workers key it."""
     topic = settings.topics.alerts.name
     value = Encoder(EmbeddedRegistry(CATALOG), topic).encode(CATALOG.latest("AlertChanged", "alerts"), record)
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "partitioner": "murmur2_random"})
-    producer.produce(topic, value, child_id.encode())
+    producer.produce(topic, value, record["child_id"].encode())
     assert producer.flush(30) == 0
-    return alert_id
 
 
 def actions_on(settings: Settings) -> list[dict[str, Any]]:

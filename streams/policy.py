@@ -147,6 +147,10 @@ class SourceFeed:
     """FEED_STALLED when the feed shows no progress for this long while the clock goes on."""
     emits: tuple[str, ...] = ()
     """Event types this source also emits, beyond the vocabulary's (watermarks.EMITTERS)."""
+    grace_ms: int = 0
+    """Bounded out-of-orderness beyond the source's watermark (declared or estimated): the
+    watermark in force is this much earlier, for the records the source itself enters late.
+    0 (the default): the watermark as declared or estimated."""
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ class _FieldType:
 _TOP_KEYS = {"version", "case", "sets", "notify", "rule", "feeds"}
 _RULE_KEYS = {"name", "severity", "basis", "reason", "start", "met_by", "met_any_time", "deadline",
               "escalate", "cancelled_by", "notify", "notify_kind", "contact_status", "awaits"}
-_SOURCE_KEYS = {"name", "estimate", "stall_after", "emits"}
+_SOURCE_KEYS = {"name", "estimate", "stall_after", "emits", "grace"}
 _ESTIMATE_KEYS = {"percentile", "window", "min_samples", "ceiling"}
 _MATCHER_KEYS = {"event_type", "where", "any_of", "same", "set"}
 _START_KEYS = {"event_type", "where", "any_of", "key", "count", "reset_by"}
@@ -133,7 +133,8 @@ class _Parser:
         if stall_ms == 0:
             raise self.fail(f"{where}.stall_after", "must be longer than 0")
         emits = tuple(self.event_types(item["emits"], f"{where}.emits") or ()) if "emits" in item else ()
-        feed = SourceFeed(name, stall_after_ms=stall_ms, emits=emits)
+        grace_ms = self.duration(item["grace"], f"{where}.grace") if "grace" in item else 0
+        feed = SourceFeed(name, stall_after_ms=stall_ms, emits=emits, grace_ms=grace_ms)
         if "estimate" not in item:
             return feed
         estimate = self.table(item["estimate"], f"{where}.estimate")

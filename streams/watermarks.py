@@ -13,6 +13,11 @@ everything up to the deadline. So for each source the processor keeps a watermar
 - or none: a source that neither declared nor is estimated is taken as complete (the
   behaviour before watermarks, so nothing changes for a deployment that configured none).
 
+A source's `grace` (policy, default none) holds its watermark back by that much: a bounded
+out-of-orderness for the records the source itself enters late, which no declaration
+covers. Everything below (holds, releases, events counted behind) uses the watermark in
+force, after the grace.
+
 `hold(sources, deadline, now)` tells the engine whether an expectation due at `deadline`
 must wait (PENDING) for those sources, and why: a watermark short of the deadline, or a
 known outage window (policy `[[feeds.outage]]`) holding it until the window ends.
@@ -70,8 +75,11 @@ FEED_PREFIX = "FEED:"
 
 def awaited_sources(rule: Rule, feeds: Feeds) -> tuple[str, ...]:
     """The sources whose completeness a rule's alerts wait for: stated in the policy
-    (`awaits`), else the emitters of the event types in `met_by`. A rule that fires at once
-    waits for nothing unless stated: nothing can meet it after its start."""
+    (`awaits`), else the emitters of the event types in `met_by` and, for a rule whose
+    alert notifies an agency, also of those in `cancelled_by`: a notice cannot be taken
+    back, so it waits until no closure that occurred before the deadline can still arrive.
+    A rule that fires at once waits for nothing unless stated: nothing can meet it after
+    its start."""
     stated = dict(feeds.awaits).get(rule.name)
     if stated is not None:
         return stated
@@ -82,7 +90,7 @@ def awaited_sources(rule: Rule, feeds: Feeds) -> tuple[str, ...]:
         for event_type in feed.emits:
             emitters.setdefault(event_type, set()).add(feed.name)
     found: set[str] = set()
-    for matcher in rule.met_by:
+    for matcher in (*rule.met_by, *rule.cancelled_by) if rule.notify else rule.met_by:
         for event_type in matcher.event_types or (ANY_EVENT,):
             if event_type == ANY_EVENT:
                 found.update(*emitters.values())
@@ -172,11 +180,12 @@ class PartitionMarks:
     # what the engine asks
 
     def mark(self, source: str, now: int) -> int | None:
-        """Up to which event time `source` is complete; None: it has no watermark."""
+        """Up to which event time `source` is complete (the declared or estimated watermark,
+        less the source's `grace`); None: it has no watermark."""
+        config = self._config.get(source)
         declared = self.declared.get(source)
         if declared is not None:
-            return declared
-        config = self._config.get(source)
+            return declared - config.grace_ms if config is not None else declared
         if config is None or not config.estimate:
             return None
         bound = self.bounds.get(source, config.ceiling_ms)
@@ -184,7 +193,7 @@ class PartitionMarks:
         last = self.last_arrival.get(source)
         if config.stall_after_ms is not None and last is not None:
             base = min(now, last + config.stall_after_ms)
-        return base - bound
+        return base - bound - config.grace_ms
 
     def _bound(self, config: SourceFeed) -> int:
         ordered = sorted(self.samples.get(config.name, ()))

@@ -39,7 +39,9 @@ def test_rules_await_the_sources_of_their_follow_ups() -> None:
     feeds = POLICY.feeds
     assert awaited_sources(POLICY.rule(RULE), feeds) == ("ORR",)
     assert awaited_sources(POLICY.rule("HEARING_OUTCOME_MISSING"), feeds) == ("EOIR",)
-    assert awaited_sources(POLICY.rule("WHEREABOUTS_UNKNOWN"), feeds) == ("ICE", "ORR", "ORR_PROVIDER", "PRS")
+    # it notifies HHS and ICE: it also awaits the emitters of CaseClosed (its cancelled_by), EOIR and ICE_ERO
+    assert awaited_sources(POLICY.rule("WHEREABOUTS_UNKNOWN"), feeds) == (
+        "EOIR", "ICE", "ICE_ERO", "ORR", "ORR_PROVIDER", "PRS")
     assert awaited_sources(POLICY.rule("NOT_WITH_SPONSOR"), feeds) == ()   # fires at once: waits for nothing
     stated = replace(feeds, awaits=(("NOT_WITH_SPONSOR", ("PRS",)),))
     assert awaited_sources(POLICY.rule("NOT_WITH_SPONSOR"), stated) == ("PRS",)
@@ -105,7 +107,7 @@ def test_a_late_event_after_the_watermark_passed_still_retracts() -> None:
 
 def test_a_pending_notifying_alert_notifies_only_when_it_opens() -> None:
     engine = Engine(POLICY)
-    marks = declared("ICE", T0, T0)    # WHEREABOUTS_UNKNOWN awaits ICE, ORR, ORR_PROVIDER, PRS
+    marks = declared("ICE", T0, T0)    # one of the sources WHEREABOUTS_UNKNOWN awaits
     fta = event("FailureToAppear", T0, hearing_id="H1")
     state = engine.on_event(None, fta, T0, marks).state
     due = T0 + 14 * DAY

@@ -94,9 +94,12 @@ def row_of(alert_id: str) -> tuple[str, str]:
 
 def act(driver: WebDriver, button: str, done: str) -> None:
     """Submits the form of `button` and waits for the alert page to say `done`."""
-    WebDriverWait(driver, 15).until(expected_conditions.element_to_be_clickable((By.ID, button))).click()
-    shown = WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.ID, "done")))
-    assert shown.text == done, driver.find_element(By.TAG_NAME, "main").text
+    clicked = WebDriverWait(driver, 15).until(expected_conditions.element_to_be_clickable((By.ID, button)))
+    clicked.click()
+    # the page before the click may already say "done" (the previous action's): wait for the next one
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(clicked))
+    shown = text_of(driver, (By.ID, "done"))
+    assert shown == done, text_of(driver, (By.TAG_NAME, "main"))
 
 
 def iso(moment: datetime) -> str:

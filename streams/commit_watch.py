@@ -8,21 +8,18 @@ issues #312 and #606). Seen in the fault suite: one partition's commit stayed at
 its records up to 1,245 were processed, with no rebalance and no log line for six minutes.
 The records keep being processed, so nothing is lost, but the commit never moves again: a
 restart would handle everything since once more, and the lag only grows.
+Seen again in CI after a SIGKILLed worker restarted (RocksDB store): committed 332, acked
+from 357 on. Reading the partition again from its committed offset while faust runs
+(`seek_wait`, tried) is no cure: faust then committed that partition one record per
+second. So the worker leaves, and its supervisor (`ucwatch run`, Kubernetes) restarts it.
 
 `CommitWatch.observe` takes, for each partition held, faust's committed offset and the
 lowest offset acked but not committed. A partition whose acked offsets have started past
 that gap for `grace_s` (in monotonic time; a gap at the head can open for a moment while a
-batch is taken) is stuck.
-
-What then (`next_step`): first the partition is read again from its committed offset
-(`REREAD`: the glue in streams/operations.py seeks faust's consumer there), so the records
-of the gap reach the stream and get acked, and faust's commit moves past them; the records
-after the gap come again too, and change nothing (the state recognizes them: docs/detect.md,
-Crash points). One such gap was seen after a SIGKILLed worker restarted: committed 332,
-acked from 357 on; faust had dropped records 333-356 it read while it suspended its flow.
-If the same gap is still there a grace later (`LEAVE`), the glue logs one line and leaves
-the process like a half-written batch does (streams/durable.py): it restarts from its
-last committed offset.
+batch is taken) is stuck. The glue (streams/operations.py) then logs one line and leaves
+the process like a half-written batch does (streams/durable.py): it restarts from its last
+committed offset, where the replayed records are recognized by the state and change
+nothing (docs/detect.md, Crash points).
 """
 
 from __future__ import annotations
@@ -30,10 +27,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
-
-REREAD: Literal["reread"] = "reread"
-LEAVE: Literal["leave"] = "leave"
 
 
 @dataclass(frozen=True)
@@ -43,14 +36,11 @@ class Stuck:
     lowest_acked: int
     for_s: float
 
-    def describe(self, step: Literal["reread", "leave"] = "leave") -> str:
+    def describe(self) -> str:
         topic, partition = self.partition
-        then = (f"reading the partition again from offset {self.committed} (records after the gap come again "
-                "and change nothing)" if step == REREAD else
-                "the worker stops and resumes from its last committed offset")
         return (f"faust stopped committing {topic} partition {partition}: committed offset {self.committed}, "
                 f"records acked from {self.lowest_acked} on, for {self.for_s:.0f} s (a gap faust never "
-                f"closes); {then}")
+                "closes); the worker stops and resumes from its last committed offset")
 
 
 class CommitWatch:
@@ -58,8 +48,6 @@ class CommitWatch:
         self.grace_s = grace_s
         self._monotonic = monotonic
         self._gap_since: dict[tuple[str, int], tuple[int, float]] = {}
-        self._reread_at: dict[tuple[str, int], int] = {}
-        """partition -> the committed offset it was last read again from"""
 
     def observe(self, heads: Mapping[tuple[str, int], tuple[int | None, int | None]]) -> list[Stuck]:
         """`heads`: per partition held, (committed offset, lowest acked offset not committed);
@@ -77,12 +65,3 @@ class CommitWatch:
                 stuck.append(Stuck(partition, committed, lowest_acked, now - since))
         self._gap_since = gaps
         return stuck
-
-    def next_step(self, stuck: Stuck) -> Literal["reread", "leave"]:
-        """REREAD a stuck partition the first time its gap is seen at this committed offset
-        (its grace starts again); LEAVE if reading it again did not close the gap."""
-        if self._reread_at.get(stuck.partition) == stuck.committed:
-            return LEAVE
-        self._reread_at[stuck.partition] = stuck.committed
-        self._gap_since.pop(stuck.partition, None)
-        return REREAD

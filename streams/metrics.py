@@ -47,9 +47,6 @@ class DetectMetrics:
         self.consumer_lag = Gauge("ucwatch_detect_consumer_lag", "Records past the group's committed offset",
                                   ["topic", "partition"], registry=r)
         self.partitions = Gauge("ucwatch_detect_partitions", "Lifecycle partitions this worker holds", registry=r)
-        self.commit_rereads = Counter("ucwatch_detect_commit_rereads",
-                                      "Partitions read again from their committed offset to close a gap faust "
-                                      "left in its acks (streams/commit_watch.py)", registry=r)
         self.clock = Gauge("ucwatch_clock_seconds", "The partition's log clock (largest tick or recorded_at)",
                            ["partition"], registry=r)
         self.clock_lag = Gauge("ucwatch_clock_lag_seconds", "Wall clock minus the partition's log clock",

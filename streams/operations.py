@@ -14,9 +14,8 @@ the clock watch; faust glue, none of it on the path of a record.
   alert change on the alerts topic (streams/clock_watch.py). The wall clock is read here
   only; the processor never sees it.
 - Consumer lag: core/group_lag.py, on a thread of its own.
-- The commit watch (streams/commit_watch.py): a partition faust no longer commits is read
-  again from its committed offset; if that does not close the gap, the process ends, like
-  after a half-written batch, rather than processing on uncommitted for good.
+- The commit watch (streams/commit_watch.py): a partition faust no longer commits ends the
+  process, like a half-written batch, rather than being processed on uncommitted for good.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import faust
-from faust.types import TP
 
 from ucwatch.core.errors import SettingsError
 from ucwatch.core.exit_codes import ExitCode
@@ -36,7 +34,7 @@ from ucwatch.core.group_lag import GroupLag
 from ucwatch.core.health import HealthServer, serve_health
 from ucwatch.core.settings import Settings
 from ucwatch.streams.clock_watch import ClockWatch, describe, stall_alert
-from ucwatch.streams.commit_watch import LEAVE, REREAD, CommitWatch
+from ucwatch.streams.commit_watch import CommitWatch
 from ucwatch.streams.durable import leave_now
 from ucwatch.streams.metrics import DetectMetrics
 from ucwatch.streams.rights import source_topics
@@ -130,7 +128,7 @@ class WorkerOperations:
         rebalance = app.rebalancing_count
         self._held = tuple(sorted((tp.topic, tp.partition) for tp in app.assignor.assigned_actives()
                                   if tp.topic in self._topics))
-        await self._check_commits()
+        self._check_commits()
         clocks = self._detector.clocks(sorted({p for _, p in self._held}))
         lags, turns = self._watch.observe(clocks)
         for turn in turns:
@@ -146,22 +144,14 @@ class WorkerOperations:
                 log.error("the %s alert of %s partition %d was not sent: %s: %s", record["change"], self._topic,
                           turn.partition, type(exc).__name__, exc)
 
-    async def _check_commits(self) -> None:
+    def _check_commits(self) -> None:
         # faust-streaming 0.15 private API: the consumer's committed offsets and acked offsets
         consumer = self._app.consumer
         committed, acked = consumer._committed_offset, consumer._acked  # type: ignore[attr-defined]
         heads = {(tp.topic, tp.partition): (committed.get(tp), min(acked[tp], default=None) if tp in acked else None)
                  for tp in self._app.assignor.assigned_actives() if tp.topic in self._topics}
-        leaving = []
-        for stuck in self._commits.observe(heads):
-            step = self._commits.next_step(stuck)
-            if step == LEAVE:
-                leaving.append(stuck)
-                continue
-            log.warning(stuck.describe(REREAD))
-            self.metrics.commit_rereads.inc()
-            await consumer.seek_wait({TP(*stuck.partition): stuck.committed})
-        if leaving:
-            for stuck in leaving:
-                log.critical(stuck.describe(LEAVE))
+        stuck = self._commits.observe(heads)
+        if stuck:
+            for partition in stuck:
+                log.critical(partition.describe())
             leave_now(ExitCode.UNDELIVERED)

@@ -46,33 +46,3 @@ def test_a_gap_that_closes_starts_the_grace_again() -> None:
     assert watch.observe({TP: (29, 31)}) == []
     clock.now = 70.0
     assert len(watch.observe({TP: (29, 31)})) == 1
-
-
-def test_a_stuck_partition_is_read_again_first_and_left_only_if_the_same_gap_stays() -> None:
-    clock = Monotonic()
-    watch = CommitWatch(30.0, monotonic=clock)
-    watch.observe({TP: (332, 357)})
-    clock.now = 30.0
-    [stuck] = watch.observe({TP: (332, 357)})
-    assert watch.next_step(stuck) == "reread"
-    assert "reading the partition again from offset 332" in stuck.describe("reread")
-    clock.now = 45.0
-    assert watch.observe({TP: (332, 357)}) == [], "the grace starts again after a re-read"
-    clock.now = 75.0
-    [again] = watch.observe({TP: (332, 357)})
-    assert watch.next_step(again) == "leave"
-    assert "the worker stops and resumes from its last committed offset" in again.describe("leave")
-
-
-def test_a_new_gap_after_the_commit_moved_is_read_again_too() -> None:
-    clock = Monotonic()
-    watch = CommitWatch(30.0, monotonic=clock)
-    watch.observe({TP: (332, 357)})
-    clock.now = 30.0
-    [first] = watch.observe({TP: (332, 357)})
-    assert watch.next_step(first) == "reread"
-    clock.now = 40.0
-    watch.observe({TP: (900, 950)})
-    clock.now = 70.0
-    [later] = watch.observe({TP: (900, 950)})
-    assert watch.next_step(later) == "reread"

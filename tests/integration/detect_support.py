@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import settings_env
 from tests.helpers import read_topic
+from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.progress import wait_until_caught_up
 from ucwatch.core.settings import Settings
 from ucwatch.schemas.catalog import default_catalog
@@ -41,6 +42,22 @@ def stop_worker(process: subprocess.Popen, kill: bool = False) -> None:
 
 def wait_until_processed(settings: Settings, process: subprocess.Popen, timeout_s: float = 240) -> None:
     wait_until_caught_up(settings, timeout_s, alive=lambda: process.poll() is None)
+
+
+def processed_under_supervision(settings: Settings, process: subprocess.Popen, log_dir: Path,
+                                timeout_s: float = 240, restarts: int = 2) -> subprocess.Popen:
+    """wait_until_processed, restarting the worker as `ucwatch run` would when it leaves
+    with UNDELIVERED (a batch it could not write, or a partition faust stopped committing:
+    streams/commit_watch.py); any other exit fails. Returns the worker now running."""
+    for _ in range(restarts + 1):
+        try:
+            wait_until_processed(settings, process, timeout_s)
+            return process
+        except RuntimeError:
+            if process.wait() != ExitCode.UNDELIVERED:
+                raise
+            process = start_worker(settings, log_dir)
+    raise RuntimeError(f"the detection worker left with UNDELIVERED {restarts + 1} times")
 
 
 def alert_records(settings: Settings) -> list[dict]:

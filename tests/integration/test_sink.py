@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -235,9 +236,13 @@ def test_sigkilled_sink_lands_every_record_exactly_once(landed_settings: Setting
         assert found[table] == sorted(expected[table]), table  # no row missing, none twice
     assert found["child_state"] == expected["child_state"]
     assert found["ledger_rows"] > 0
-    # The per-child aggregate the report reads (a materialized view) counted every
-    # retried block once, as the table did.
-    assert found["per_child_rows"] == len(expected["events"])
+    # The per-child aggregate the report reads (a materialized view) counted every retried
+    # block once, as the table did; except the rows the sink found missing after a kill and
+    # inserted again (writer.py): the view may have taken them before the kill although the
+    # table did not, and then counts them twice. Its `rows` then exceeds the events' count,
+    # so the report reads the events instead of the fold (V004): right figures, slower.
+    repaired = sum(int(n) for n in re.findall(r"(\d+) of its \d+ row\(s\) were not in events", log.read_text()))
+    assert len(expected["events"]) <= found["per_child_rows"] <= len(expected["events"]) + repaired
 
     # The garbage record is dead-lettered (again after a kill, at least once in all), with
     # where it was; it is not a row.

@@ -16,6 +16,9 @@ the clock watch; faust glue, none of it on the path of a record.
 - Consumer lag: core/group_lag.py, on a thread of its own.
 - The commit watch (streams/commit_watch.py): a partition faust no longer commits ends the
   process, like a half-written batch, rather than being processed on uncommitted for good.
+- The stall watch (streams/stall_watch.py): a partition held whose committed position the
+  broker shows standing still with records behind it, for any reason, ends it too; checked
+  during a rebalance or a recovery as well, which is where a stall would hide.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ucwatch.streams.commit_watch import CommitWatch
 from ucwatch.streams.durable import leave_now
 from ucwatch.streams.metrics import DetectMetrics
 from ucwatch.streams.rights import source_topics
+from ucwatch.streams.stall_watch import StallWatch
 
 log = logging.getLogger("ucwatch.streams.operations")
 EVERY_S = 1.0
@@ -67,6 +71,7 @@ class WorkerOperations:
         self._wall = wall
         self._watch = ClockWatch(settings.streams.clock_stall_s, wall=wall)
         self._commits = CommitWatch()
+        self._stalls = StallWatch(settings.streams.partition_stall_s)
         self._held: tuple[tuple[str, int], ...] = ()
         self._held_of = 0
         """The rebalance (faust's count) `_held` was taken after."""
@@ -123,6 +128,7 @@ class WorkerOperations:
     async def _tick(self) -> None:
         self.metrics.heartbeat.beat()
         app = self._app
+        self._check_stalls()
         if self._detector is None or app.rebalancing or app.in_recovery:
             return  # the table is being filled: its clocks are not final yet
         rebalance = app.rebalancing_count
@@ -143,6 +149,27 @@ class WorkerOperations:
             except Exception as exc:  # not lost from sight: the gauge and the warning above still say it
                 log.error("the %s alert of %s partition %d was not sent: %s: %s", record["change"], self._topic,
                           turn.partition, type(exc).__name__, exc)
+
+    def _check_stalls(self) -> None:
+        if self._lag is None or self._stalls.grace_s <= 0:
+            return
+        # faust-streaming 0.15 private API: how far the table's recovery has read its changelog
+        recovery = self._app.tables.recovery  # type: ignore[attr-defined]  # TableManager's, not in TableManagerT
+        read = (tuple(sorted(recovery.active_offsets.items())), tuple(sorted(recovery.standby_offsets.items())))
+        stalled = self._stalls.observe(self._lag.positions, read)
+        if stalled:
+            consumer = self._app.consumer
+            for partition in stalled:
+                tp = next((tp for tp in self._app.assignor.assigned_actives()
+                           if (tp.topic, tp.partition) == partition.partition), None)
+                acked = consumer._acked.get(tp) if tp is not None else None  # type: ignore[attr-defined]
+                log.critical("%s (faust: rebalancing %s, in recovery %s, still assigned %s, paused %s, "
+                             "committed %s, lowest acked %s)", partition.describe(), self._app.rebalancing,
+                             self._app.in_recovery, tp is not None,
+                             tp in consumer._paused_partitions,  # type: ignore[attr-defined]
+                             consumer._committed_offset.get(tp),  # type: ignore[attr-defined]
+                             min(acked) if acked else None)
+            leave_now(ExitCode.UNDELIVERED)
 
     def _check_commits(self) -> None:
         # faust-streaming 0.15 private API: the consumer's committed offsets and acked offsets

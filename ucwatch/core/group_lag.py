@@ -42,6 +42,9 @@ class GroupLag:
         self._consumer = Consumer({**client_config(settings), "group.id": group_id, "enable.auto.commit": False,
                                    "client.id": f"ucwatch-lag-{uuid.uuid4().hex[:8]}", "logger": QUIET})
         self._thread = threading.Thread(target=self._run, name=f"ucwatch-lag-{group_id}", daemon=True)
+        self.positions: dict[tuple[str, int], tuple[int, int]] = {}
+        """The last measurement: per partition held, (the group's position, the partition's
+        end); empty while Kafka does not answer. Replaced whole, so another thread may read it."""
 
     def start(self) -> GroupLag:
         self._thread.start()
@@ -58,13 +61,15 @@ class GroupLag:
         """The lag of each partition held now; raises KafkaException when Kafka does not answer."""
         held = [TopicPartition(topic, partition) for topic, partition in sorted(set(self._held()))]
         if not held:
+            self.positions = {}
             return {}
         committed = self._consumer.committed(held, timeout=REQUEST_TIMEOUT_S)
-        lags = {}
+        positions = {}
         for tp in committed:
             low, high = self._consumer.get_watermark_offsets(tp, timeout=REQUEST_TIMEOUT_S)
-            lags[(tp.topic, tp.partition)] = max(high - (tp.offset if tp.offset >= 0 else low), 0)
-        return lags
+            positions[(tp.topic, tp.partition)] = (tp.offset if tp.offset >= 0 else low, high)
+        self.positions = positions
+        return {partition: max(high - position, 0) for partition, (position, high) in positions.items()}
 
     def _run(self) -> None:
         failing = False
@@ -72,6 +77,7 @@ class GroupLag:
             try:
                 lags = self.measure()
             except KafkaException as exc:
+                self.positions = {}
                 if not failing:
                     log.warning("consumer lag not measured (%s); trying again every %.0f s", kafka_reason(exc),
                                 self._every_s)

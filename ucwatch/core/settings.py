@@ -205,6 +205,9 @@ class StreamsSettings:
     clock_stall_s: float = 900.0
     """A partition's clock is stalled when it trails the wall clock by more than this and has
     not moved for as long (a ticker down): a gauge, a warning, a CLOCK_STALLED alert. 0: off."""
+    partition_stall_s: float = 90.0
+    """A partition held with records behind it whose committed offset does not move for this
+    long ends the worker, for its supervisor to start again (streams/stall_watch.py). 0: off."""
 
 
 @dataclass(frozen=True)

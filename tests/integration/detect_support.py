@@ -6,7 +6,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.conftest import settings_env
 from tests.helpers import read_topic
@@ -58,6 +61,70 @@ def processed_under_supervision(settings: Settings, process: subprocess.Popen, l
                 raise
             process = start_worker(settings, log_dir)
     raise RuntimeError(f"the detection worker left with UNDELIVERED {restarts + 1} times")
+
+
+def where_each_partition_stands(settings: Settings) -> object:
+    """(committed, end) per lifecycle partition of the workers' group, as the broker says."""
+    topic = settings.topics.lifecycle
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": settings.streams.app_id,
+                         "enable.auto.commit": False})
+    try:
+        committed = consumer.committed([TopicPartition(topic.name, p) for p in range(topic.partitions)], 10)
+        return {tp.partition: (tp.offset, consumer.get_watermark_offsets(tp, 10)[1]) for tp in committed}
+    except KafkaException as unknown:
+        return f"unknown ({unknown})"
+    finally:
+        consumer.close()
+
+
+def explained(failure: Exception, settings: Settings, logs: list[Path], tail_chars: int = 4000) -> AssertionError:
+    """`failure` with where each partition stands and the end of each worker's log: a stall
+    in CI must leave what it takes to understand it."""
+    tails = "".join(f"\n--- {log.name}:\n{log.read_text(errors='replace')[-tail_chars:]}"
+                    for log in logs if log.exists())
+    return AssertionError(f"{failure}; (committed, end) per lifecycle partition: "
+                          f"{where_each_partition_stands(settings)}{tails}")
+
+
+class SupervisedWorkers:
+    """Named workers of one group, kept as `ucwatch run` keeps them: one that leaves with
+    UNDELIVERED (a batch it could not write, a commit gap or a stall it detected) is started
+    again and the restart counted; any other exit is a failure."""
+
+    def __init__(self, settings: Settings, log_dir: Path, names: list[str]) -> None:
+        self.settings, self.log_dir = settings, log_dir
+        self.processes = {name: start_worker(settings, log_dir, name) for name in names}
+        self.restarts: list[tuple[str, int]] = []
+
+    def alive(self) -> bool:
+        for name, process in self.processes.items():
+            code = process.poll()
+            if code is None:
+                continue
+            if code != ExitCode.UNDELIVERED:
+                return False
+            self.restarts.append((name, code))
+            self.processes[name] = start_worker(self.settings, self.log_dir, name)
+        return True
+
+    def kill(self, name: str) -> None:
+        """SIGKILLs `name` and starts it again, as a supervisor would."""
+        stop_worker(self.processes[name], kill=True)
+        self.processes[name] = start_worker(self.settings, self.log_dir, name)
+
+    def wait_until_caught_up(self, timeout_s: float) -> None:
+        try:
+            wait_until_caught_up(self.settings, timeout_s, alive=self.alive)
+        except (TimeoutError, RuntimeError) as failure:
+            raise explained(failure, self.settings, self.logs()) from None
+        time.sleep(2.0)  # what was sent before the last commit reaches the output topics
+
+    def logs(self) -> list[Path]:
+        return [worker_log(self.settings, self.log_dir, name) for name in self.processes]
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            stop_worker(process)
 
 
 def alert_records(settings: Settings) -> list[dict]:

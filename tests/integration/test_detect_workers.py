@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.detect_support import start_worker, stop_worker
+from tests.integration.detect_support import SupervisedWorkers
 from tests.integration.fault_compare import Outputs, differences
 from tests.integration.fault_support import clean_run, replay_settings, topic_ends
 from tests.integration.test_detect_replay import AS_OF_MS
 from ucwatch.core.kafka_admin import ensure_topics, wait_for_kafka
-from ucwatch.core.progress import wait_until_caught_up
 from ucwatch.core.settings import Settings
 from ucwatch.producers.sdk import EventProducer
 from ucwatch.simulate import Simulation, SimulationConfig
@@ -47,24 +46,24 @@ def _alerts_on_kafka(settings: Settings) -> int:
 
 
 def _two_workers(settings: Settings, log_dir: Path, kill_after_alerts: int | None) -> Outputs:
-    """Two workers of one group over the lifecycle topic, to the end; with
-    `kill_after_alerts`, the second is SIGKILLed once that many alerts are on Kafka, and
-    started again."""
+    """Two workers of one group over the lifecycle topic, to the end, kept running as
+    `ucwatch run` keeps them; with `kill_after_alerts`, the second is SIGKILLed once that
+    many alerts are on Kafka, and started again."""
     ensure_topics(wait_for_kafka(settings), settings)
-    workers = [start_worker(settings, log_dir, "w0"), start_worker(settings, log_dir, "w1")]
+    workers = SupervisedWorkers(settings, log_dir, ["w0", "w1"])
     try:
         if kill_after_alerts is not None:
             deadline = time.monotonic() + TIMEOUT_S
             while _alerts_on_kafka(settings) < kill_after_alerts:
                 assert time.monotonic() < deadline, "the workers wrote too few alerts in time"
-                assert all(w.poll() is None for w in workers), "a worker exited"
+                assert workers.alive(), "a worker exited"
                 time.sleep(0.05)
-            stop_worker(workers[1], kill=True)
-            workers[1] = start_worker(settings, log_dir, "w1")
-        wait_until_caught_up(settings, TIMEOUT_S, alive=lambda: all(w.poll() is None for w in workers))
+            workers.kill("w1")
+        workers.wait_until_caught_up(TIMEOUT_S)
     finally:
-        for worker in workers:
-            stop_worker(worker)
+        workers.stop()
+    if workers.restarts:
+        print(f"restarted after leaving with UNDELIVERED: {workers.restarts}")
     return Outputs.read(settings)
 
 

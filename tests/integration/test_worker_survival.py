@@ -17,13 +17,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
 from tests.conftest import Broker, settings_env, unique_topics
 from tests.helpers import read_topic, sample_event
 from tests.integration.detect_support import (
+    explained,
     notification_records,
     start_worker,
     stop_worker,
@@ -80,19 +80,7 @@ def processed_or_explained(settings: Settings, worker: subprocess.Popen, tmp_pat
     try:
         wait_until_processed(settings, worker, timeout_s)
     except (TimeoutError, RuntimeError) as failure:
-        topic = settings.topics.lifecycle
-        consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": settings.streams.app_id,
-                             "enable.auto.commit": False})
-        try:
-            committed = consumer.committed([TopicPartition(topic.name, p) for p in range(topic.partitions)], 10)
-            left: object = {tp.partition: (tp.offset, consumer.get_watermark_offsets(tp, 10)[1]) for tp in committed}
-        except KafkaException as unknown:
-            left = f"unknown ({unknown})"
-        finally:
-            consumer.close()
-        log = worker_log(settings, tmp_path, name)
-        raise AssertionError(f"{failure}; (committed, end) per lifecycle partition: {left}\n"
-                             f"{log.read_text(errors='replace')[-4000:] if log.exists() else ''}") from None
+        raise explained(failure, settings, [worker_log(settings, tmp_path, name)]) from None
 
 
 def changelog_keys(settings: Settings) -> set[str]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,7 @@ class Broker:
     """A single Kafka node of a test's own (to stop and start again), by deploy/local/kafka.sh."""
 
     def __init__(self, home: Path) -> None:
+        self.home = home
         self.port = _free_port_pair()
         self.env = {**os.environ, "UCWATCH_KAFKA_HOME": str(home), "UCWATCH_KAFKA_PORT": str(self.port)}
         self.bootstrap = f"127.0.0.1:{self.port}"
@@ -81,6 +84,15 @@ class Broker:
 
     def stop(self) -> None:
         self._run("stop")
+
+    def kill(self) -> None:
+        """SIGKILLs the node: an outage at once, where `stop` shuts it down in order (seconds
+        in which it still takes records)."""
+        pid = int((self.home / "node-1" / "kafka.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 @pytest.fixture

@@ -216,17 +216,13 @@ def test_csv_with_a_byte_order_mark_is_read_like_json_lines(settings: Settings, 
     assert (result.returncode, json.loads(result.stdout)["published"]) == (0, 4), result.stdout
 
 
-def _topic_holds(settings: Settings) -> int:
-    """Records on the lifecycle topic now (0 while the broker does not answer)."""
-    topic = settings.topics.lifecycle
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"ends-{uuid.uuid4().hex[:6]}"})
+def _topic_holds(consumer: Consumer, topic: TopicSettings) -> int:
+    """Records on `topic` now (0 while the broker does not answer)."""
     try:
         return sum(consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=5, cached=False)[1]
                    for p in range(topic.partitions))
     except KafkaException:
         return 0
-    finally:
-        consumer.close()
 
 
 def _created(settings: Settings, topics: list[TopicSettings]) -> bool:
@@ -247,7 +243,7 @@ def test_a_rerun_after_the_broker_stopped_under_produce_repeats_nothing_kafka_ac
     # not at all).
     settings = Settings(data_dir=tmp_path / "data", topics=unique_topics("outage"),
                         kafka=KafkaSettings(bootstrap=own_broker.bootstrap, connect_timeout_s=30.0))
-    events = [sample_event("CaseClosed", child=n) for n in range(60_000)]
+    events = [sample_event("CaseClosed", child=n) for n in range(100_000)]
     source = tmp_path / "large.jsonl"
     source.write_text("".join(json.dumps(e) + "\n" for e in events))
     env = settings_env(settings) | {"UCWATCH_KAFKA_DELIVERY_TIMEOUT_MS": "4000"}  # give up soon once it is down
@@ -255,12 +251,16 @@ def test_a_rerun_after_the_broker_stopped_under_produce_repeats_nothing_kafka_ac
     topics = [settings.topics.lifecycle, settings.topics.deadletter]
     assert poll_until(lambda: _created(settings, topics), bool, timeout_s=90)  # a fresh broker, a loaded machine
 
+    ends = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"ends-{uuid.uuid4().hex[:6]}"})
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while (held := _topic_holds(settings)) < 6_000:  # stop it once a tenth is on the topic
-        assert first.poll() is None and time.monotonic() < deadline, f"{held} records on the topic"
-        time.sleep(0.005)
-    own_broker.stop()
+    try:
+        while (held := _topic_holds(ends, settings.topics.lifecycle)) < 6_000:  # once some are on the topic
+            assert first.poll() is None and time.monotonic() < deadline, f"{held} records on the topic"
+            time.sleep(0.005)
+    finally:
+        ends.close()
+    own_broker.kill()  # at once: during an orderly stop the run once got every line acknowledged
     out, err = first.communicate(timeout=120)
     own_broker.start()
     summary = json.loads(out)

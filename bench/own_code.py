@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -35,14 +34,13 @@ from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.policy_parser import default_policy
 from ucwatch.streams.processor import Outputs, PartitionProcessor
-from ucwatch.streams.records import EPOCH, OutputSchemas
+from ucwatch.streams.records import OutputSchemas
 from ucwatch.streams.state_codec import dumps_row, loads_row
 from ucwatch.streams.worker import GC_THRESHOLD
 
 BATCH = 500
 LIFECYCLE_NAMESPACE = "gov.ucwatch.lifecycle."
 TICK = "gov.ucwatch.control.ClockTick"
-ONE_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ def run(messages: list[Message]) -> dict[str, int]:
     """The detection work on `messages`, as the worker does it; returns what was produced."""
     catalog = default_catalog()
     registry = EmbeddedRegistry(catalog)
-    decoder = Decoder(registry, catalog)
+    decoder = Decoder(registry, catalog, logical_types=False)  # as the worker decodes
     schemas = OutputSchemas(catalog)
     encoders = {kind: Encoder(registry, kind) for kind in ("alerts", "notifications", "states")}
     engine = Engine(default_policy())
@@ -113,7 +111,7 @@ def run(messages: list[Message]) -> dict[str, int]:
             used[message.partition] = processor
             name, record = decoder.decode_named(message.value)
             if name == TICK:
-                outputs.extend(processor.on_tick((record["tick_at"] - EPOCH) // ONE_MS))
+                outputs.extend(processor.on_tick(record["tick_at"]))
             elif name.startswith(LIFECYCLE_NAMESPACE):
                 outputs.extend(processor.on_event(record))
         # what Detector._send_outputs encodes, keyed by child_id

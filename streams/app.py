@@ -35,7 +35,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Iterable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,7 @@ from ucwatch.streams.metrics import DetectMetrics
 from ucwatch.streams.operations import WorkerOperations
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.processor import CLOCK_KEY_PREFIX, Outputs, PartitionProcessor
-from ucwatch.streams.records import EPOCH, OutputSchemas
+from ucwatch.streams.records import OutputSchemas
 from ucwatch.streams.rights import source_topics
 from ucwatch.streams.table_codec import Rows
 
@@ -149,7 +148,7 @@ class Detector:
         self.children = table
         catalog = default_catalog()
         registry = registry_for(settings.schema_registry, catalog)
-        self._decoder = Decoder(registry, catalog)
+        self._decoder = Decoder(registry, catalog, logical_types=False)  # timestamps as ms: records.engine_event
         self._schemas = OutputSchemas(catalog)
         self._encoders = {kind: Encoder(registry, topic.name) for kind, topic in (
             ("alert", topics.alerts), ("notification", topics.notifications), ("state", topics.child_state))}
@@ -245,15 +244,11 @@ class Detector:
         if refused is not None:  # an agency's event it may not state: never applied
             raise ProvenanceRefused(refused, record.get("event_type") or name.rpartition(".")[2])
         if name == TICK:
-            outputs = processor.on_tick((record["tick_at"] - EPOCH).total_seconds() * 1000)
+            outputs = processor.on_tick(record["tick_at"])
             self._ticks += 1
             return outputs
         if name.startswith(LIFECYCLE_NAMESPACE):
             return processor.on_event(record)
         if name == WATERMARK:
-            return processor.on_watermark(record["source"], _ms(record["complete_up_to"]), _ms(record["declared_at"]))
+            return processor.on_watermark(record["source"], record["complete_up_to"], record["declared_at"])
         raise ContractError("unexpected_record", f"a {name} record does not belong on the lifecycle topic")
-
-
-def _ms(moment: Any) -> int:
-    return int((moment - EPOCH) // timedelta(milliseconds=1))

@@ -48,6 +48,7 @@ def _rule_then_id(alert: dict[str, str]) -> tuple[str, str]:
 class ChildState:
     __slots__ = (
         "_ids",
+        "_status",
         "alerts",
         "child_id",
         "folds",
@@ -63,7 +64,7 @@ class ChildState:
                  history: tuple[Entry, ...] = (), alerts: dict[str, dict[str, Record]] | None = None,
                  wakeups: dict[str, int] | None = None, sent: tuple[str, ...] = (),
                  last_contact_ms: int | None = None, ids: frozenset[str] | None = None,
-                 folds: tuple[Any, ...] | None = None) -> None:
+                 folds: tuple[Any, ...] | None = None, status: StatusFold | None = None) -> None:
         self.child_id = child_id
         self.policy = policy
         self.now_ms = now_ms
@@ -76,6 +77,10 @@ class ChildState:
         self.folds = folds
         """Where each rule's pass over the history stopped (derive.Fold, by rule index), a
         cache the engine keeps on the object: not serialized, rebuilt when missing."""
+        self._status = status
+        """The snapshot's statuses folded over a prefix of the history (`StatusFold`), a
+        cache like `folds`: the engine hands it on when an event is appended, so a snapshot
+        folds only the entries since, not the whole history each time."""
 
     # what the engine and the glue read
 
@@ -149,12 +154,56 @@ class ChildState:
 
     # the compacted child-state topic
 
+    def status_fold(self) -> StatusFold | None:
+        """The statuses over a prefix of this history, for a state whose history extends it."""
+        return self._status
+
     def snapshot(self) -> dict[str, Any]:
-        custody, court = "UNKNOWN", "NO_NTA"
-        release_state = None              # the US state of the last release to a sponsor
-        pending: dict[str, int] = {}      # hearing_id -> hearing_at, no outcome yet
-        announced: int | None = None       # next_hearing_at of the last HearingAttended
-        for _, _, event_type, kept, _ in self.history:
+        history = self.history
+        fold = self._status
+        if fold is None or fold.length != len(history):
+            fold = StatusFold.over(history, fold)
+            self._status = fold
+        open_alerts, marks = self._open_and_marks()
+        contact = next((m for m in _CONTACT_PRIORITY if m in marks),
+                       "REACHABLE" if self.last_contact_ms is not None else "UNKNOWN")
+        return {"child_id": self.child_id, "custody_status": fold.custody, "contact_status": contact,
+                "court_status": fold.court, "release_state": fold.release_state,
+                "next_hearing_at_ms": fold.next_hearing_at(),
+                "last_contact_at_ms": self.last_contact_ms, "open_alerts": open_alerts,
+                "last_event_at_ms": self.last_event_at_ms, "events_seen": self.events_seen}
+
+
+class StatusFold:
+    """Custody, court and release status and the hearings still ahead, after the first
+    `length` entries of a history, in event-time order. Never changed once made."""
+
+    __slots__ = ("announced", "court", "custody", "length", "pending", "release_state")
+
+    def __init__(self, length: int, custody: str, court: str, release_state: str | None, *,
+                 pending: dict[str, int], announced: int | None) -> None:
+        self.length = length
+        self.custody = custody
+        self.court = court
+        self.release_state = release_state
+        self.pending = pending
+        """hearing_id -> hearing_at of the hearings scheduled with no outcome yet"""
+        self.announced = announced
+        """next_hearing_at of the last HearingAttended"""
+
+    @classmethod
+    def over(cls, history: tuple[Entry, ...], start: StatusFold | None = None) -> StatusFold:
+        """The fold over `history`, going on from `start`: a fold over a prefix of it."""
+        if start is None or start.length > len(history):
+            custody, court, release_state = "UNKNOWN", "NO_NTA", None
+            pending: dict[str, int] = {}
+            announced: int | None = None
+            begin = 0
+        else:
+            custody, court, release_state = start.custody, start.court, start.release_state
+            pending, announced, begin = dict(start.pending), start.announced, start.length
+        for index in range(begin, len(history)):
+            _, _, event_type, kept, _ = history[index]
             custody = CUSTODY.get(event_type, custody)
             fields = kept or {}
             if event_type == "ReleasedToSponsor":
@@ -175,12 +224,8 @@ class ChildState:
             elif event_type in COURT and not (event_type == "CaseClosed"
                                                and court == "ORDERED_REMOVED_IN_ABSENTIA"):
                 court = COURT[event_type]
-        upcoming = list(pending.values()) + ([announced] if announced is not None else [])
-        open_alerts, marks = self._open_and_marks()
-        contact = next((m for m in _CONTACT_PRIORITY if m in marks),
-                       "REACHABLE" if self.last_contact_ms is not None else "UNKNOWN")
-        return {"child_id": self.child_id, "custody_status": custody, "contact_status": contact,
-                "court_status": court, "release_state": release_state,
-                "next_hearing_at_ms": min(upcoming) if upcoming else None,
-                "last_contact_at_ms": self.last_contact_ms, "open_alerts": open_alerts,
-                "last_event_at_ms": self.last_event_at_ms, "events_seen": self.events_seen}
+        return cls(len(history), custody, court, release_state, pending=pending, announced=announced)
+
+    def next_hearing_at(self) -> int | None:
+        upcoming = list(self.pending.values()) + ([self.announced] if self.announced is not None else [])
+        return min(upcoming) if upcoming else None

@@ -18,7 +18,8 @@ the clock watch; faust glue, none of it on the path of a record.
   process, like a half-written batch, rather than being processed on uncommitted for good.
 - The stall watch (streams/stall_watch.py): a partition held whose committed position the
   broker shows standing still with records behind it, for any reason, ends it too; checked
-  during a rebalance or a recovery as well, which is where a stall would hide.
+  during a rebalance or a recovery as well, which is where a stall would hide. So does a
+  table recovery that reads nothing more of a changelog partition it has not finished.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ from ucwatch.streams.stall_watch import StallWatch
 log = logging.getLogger("ucwatch.streams.operations")
 EVERY_S = 1.0
 ALERT_SEND_TIMEOUT_S = 30.0
+RECOVERY_SHARE = 1 / 6
+"""A recovery that reads nothing while its changelog holds more is stalled after this share
+of `partition_stall_s` (15 s of 90): a fetch answers within 1.5 s, and faust itself
+warns of a recovery that received nothing for 30 s."""
 
 
 class Watched(Protocol):
@@ -72,6 +77,7 @@ class WorkerOperations:
         self._watch = ClockWatch(settings.streams.clock_stall_s, wall=wall)
         self._commits = CommitWatch()
         self._stalls = StallWatch(settings.streams.partition_stall_s)
+        self._recovery_stalls = StallWatch(settings.streams.partition_stall_s * RECOVERY_SHARE)
         self._held: tuple[tuple[str, int], ...] = ()
         self._held_of = 0
         """The rebalance (faust's count) `_held` was taken after."""
@@ -128,12 +134,13 @@ class WorkerOperations:
     async def _tick(self) -> None:
         self.metrics.heartbeat.beat()
         app = self._app
+        rebalance = app.rebalancing_count
+        if not app.rebalancing:  # what the group gave, while the table recovers too: the lag is measured for it
+            self._held = tuple(sorted((tp.topic, tp.partition) for tp in app.assignor.assigned_actives()
+                                      if tp.topic in self._topics))
         self._check_stalls()
         if self._detector is None or app.rebalancing or app.in_recovery:
             return  # the table is being filled: its clocks are not final yet
-        rebalance = app.rebalancing_count
-        self._held = tuple(sorted((tp.topic, tp.partition) for tp in app.assignor.assigned_actives()
-                                  if tp.topic in self._topics))
         self._check_commits()
         clocks = self._detector.clocks(sorted({p for _, p in self._held}))
         lags, turns = self._watch.observe(clocks)
@@ -157,6 +164,12 @@ class WorkerOperations:
         recovery = self._app.tables.recovery  # type: ignore[attr-defined]  # TableManager's, not in TableManagerT
         read = (tuple(sorted(recovery.active_offsets.items())), tuple(sorted(recovery.standby_offsets.items())))
         stalled = self._stalls.observe(self._lag.positions, read)
+        # the table's recovery, per changelog partition: (last offset read, last offset to read)
+        reading = {(tp.topic, tp.partition): (recovery.active_offsets.get(tp), highwater)
+                   for tp, highwater in recovery.active_highwaters.items()} if recovery.in_recovery else {}
+        stalled += self._recovery_stalls.observe(
+            {tp: (offset, highwater) for tp, (offset, highwater) in reading.items()
+             if offset is not None and highwater is not None}, None)
         if stalled:
             consumer = self._app.consumer
             for partition in stalled:

@@ -14,7 +14,12 @@ thread), and a mark that changes while the table's recovery reads its changelog 
 recovery commits nothing and is not a stall). A partition with records behind its position
 whose position has not moved for `grace_s`, while the recovery did not move either, is
 stalled: the glue (streams/operations.py) logs what faust knows of it and leaves the
-process as the commit watch does, for its supervisor to start again.
+process as the commit watch does, for its supervisor to start again. The glue watches the
+table's recovery the same way, per changelog partition (last offset read, last offset to
+read), with a shorter grace: seen here once the cause was named, a survivor whose recovery
+of a SIGKILLed worker's partitions received no changelog record for minutes while its
+lifecycle partitions waited (faust: "No event received for active tp ... since recovery
+start").
 
 A commit moves at least every few seconds while records wait (faust commits every
 `broker_commit_every`/`broker_commit_interval`); `grace_s` (`streams.partition_stall_s`,
@@ -40,9 +45,9 @@ class Stalled:
 
     def describe(self) -> str:
         topic, partition = self.partition
-        return (f"{topic} partition {partition} has not moved for {self.for_s:.0f} s: committed position "
-                f"{self.position}, {self.end - self.position} record(s) behind it; the worker stops and resumes "
-                "from its last committed offset")
+        return (f"{topic} partition {partition} has not moved for {self.for_s:.0f} s at offset {self.position} "
+                f"(committed, or read by the table's recovery), {self.end - self.position} record(s) behind it; "
+                "the worker stops and resumes from its last committed offset")
 
 
 class StallWatch:

@@ -38,8 +38,8 @@ def test_a_position_that_stands_with_records_behind_it_past_the_grace_is_stalled
     clock.now = 90.0
     [stalled] = watch.observe({TP: (332, 3400), OTHER: (10, 10)}, recovery=(0, 0))
     assert (stalled.partition, stalled.position, stalled.end, stalled.for_s) == (TP, 332, 3400, 90.0)
-    assert "partition 2 has not moved for 90 s: committed position 332, 3068 record(s) behind it" \
-        in stalled.describe()
+    assert "partition 2 has not moved for 90 s at offset 332 (committed, or read by the table's recovery), " \
+        "3068 record(s) behind it" in stalled.describe()
 
 
 def test_a_position_that_moves_or_has_nothing_behind_it_is_not_stalled() -> None:
@@ -107,3 +107,48 @@ def test_the_worker_reports_a_stall_with_what_faust_knows_and_leaves_for_its_sup
     assert left.value.code == ExitCode.UNDELIVERED
     [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
     assert "partition 2 has not moved for 90 s" in line and "still assigned False" in line, line
+
+
+def test_a_table_recovery_that_reads_nothing_more_of_its_changelog_is_a_stall(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    """Seen here: after a SIGKILLed worker's partitions came back to the survivor, faust's
+    recovery received no changelog record for minutes (faust: "No event received for
+    active tp ... since recovery start"), the lifecycle partitions paused meanwhile."""
+    import faust
+
+    from ucwatch.streams import operations
+
+    settings = Settings(data_dir=tmp_path, streams=StreamsSettings(metrics_port=0, partition_stall_s=90.0))
+    app = faust.App("recovery-stall-test", broker="kafka://127.0.0.1:1", web_enabled=False, store="memory://")
+    watched = operations.WorkerOperations(app, settings, "w0")
+    clock = Monotonic()
+    watched._recovery_stalls = StallWatch(15.0, monotonic=clock)
+    watched._stalls = StallWatch(90.0, monotonic=clock)
+    watched._lag = SimpleNamespace(positions={})  # type: ignore[assignment]
+
+    def leave(code: ExitCode) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(operations, "leave_now", leave)
+    try:
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        recovery.in_recovery = True
+        recovery.active_highwaters.update({TP_CHANGELOG: 57, TopicPartition("changelog", 1): 12})
+        recovery.active_offsets.update({TP_CHANGELOG: 3, TopicPartition("changelog", 1): 12})  # 1: read up to its end
+        watched._check_stalls()
+        clock.now = 10.0
+        recovery.active_offsets[TP_CHANGELOG] = 9   # still reading
+        watched._check_stalls()
+        clock.now = 24.0
+        watched._check_stalls()
+        clock.now = 25.0
+        with caplog.at_level(logging.CRITICAL, logger="ucwatch.streams.operations"), \
+                pytest.raises(SystemExit) as left:
+            watched._check_stalls()
+    finally:
+        for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+    assert left.value.code == ExitCode.UNDELIVERED
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert "changelog partition 2 has not moved for 15 s at offset 9" in line and "48 record(s) behind" in line

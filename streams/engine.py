@@ -189,7 +189,8 @@ class Engine:
         alerts, wakeups, sent, folds = self._derive(state, history, entry, hits[0], plan, now, sent, changes,
                                                     notes, marks)
         new = ChildState(state.child_id, c.fingerprint, now, history, alerts, wakeups, sent, contact,
-                         ids | {event_id}, folds, state.status_fold() if appended else None)
+                         ids | {event_id}, folds, state.status_fold() if appended else None,
+                         state.packed_prefix() if appended else None)
         return _step(new, changes, notes, True)
 
     def on_time(self, state: ChildState, now_ms: int, marks: Marks | None = None, *,
@@ -214,7 +215,7 @@ class Engine:
         alerts, wakeups, sent, folds = self._derive(state, state.history, None, (), plan, now, state.sent,
                                                     changes, notes, marks)
         new = ChildState(state.child_id, c.fingerprint, now, state.history, alerts, wakeups, sent,
-                         state.last_contact_ms, state.event_ids, folds, state.status_fold())
+                         state.last_contact_ms, state.event_ids, folds, state.status_fold(), state.packed_prefix())
         return _step(new, changes, notes, True)
 
     def on_marks(self, state: ChildState, now_ms: int, marks: Marks) -> Step:

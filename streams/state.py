@@ -48,6 +48,7 @@ def _rule_then_id(alert: dict[str, str]) -> tuple[str, str]:
 class ChildState:
     __slots__ = (
         "_ids",
+        "_packed",
         "_status",
         "alerts",
         "child_id",
@@ -64,7 +65,8 @@ class ChildState:
                  history: tuple[Entry, ...] = (), alerts: dict[str, dict[str, Record]] | None = None,
                  wakeups: dict[str, int] | None = None, sent: tuple[str, ...] = (),
                  last_contact_ms: int | None = None, ids: frozenset[str] | None = None,
-                 folds: tuple[Any, ...] | None = None, status: StatusFold | None = None) -> None:
+                 folds: tuple[Any, ...] | None = None, status: StatusFold | None = None,
+                 packed: tuple[int, bytes] | None = None) -> None:
         self.child_id = child_id
         self.policy = policy
         self.now_ms = now_ms
@@ -81,6 +83,9 @@ class ChildState:
         """The snapshot's statuses folded over a prefix of the history (`StatusFold`), a
         cache like `folds`: the engine hands it on when an event is appended, so a snapshot
         folds only the entries since, not the whole history each time."""
+        self._packed = packed
+        """(n, the first n entries of the history as state_codec writes them), a cache like
+        `_status`, handed on the same way: a state row then encodes only the new entries."""
 
     # what the engine and the glue read
 
@@ -157,6 +162,13 @@ class ChildState:
     def status_fold(self) -> StatusFold | None:
         """The statuses over a prefix of this history, for a state whose history extends it."""
         return self._status
+
+    def packed_prefix(self) -> tuple[int, bytes] | None:
+        """The encoded entries of a prefix of this history (state_codec.py), or None."""
+        return self._packed
+
+    def keep_packed_prefix(self, length: int, data: bytes) -> None:
+        self._packed = (length, data)
 
     def snapshot(self) -> dict[str, Any]:
         history = self.history

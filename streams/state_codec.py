@@ -31,6 +31,8 @@ from ucwatch.streams.state import ChildState, Entry
 COMPACT = b"\x01"
 _BIG_INT = 1
 _JSON_START = b"{"
+_NINE_FIELDS = b"\x99"   # msgpack's header of an array of 9 (the layout's fields)
+_PACKER = msgpack.Packer()  # one for the process: packb makes a packer per call; the worker packs on one thread
 
 
 class StateRowError(ValueError):
@@ -41,8 +43,12 @@ def dumps_row(row: dict[str, Any]) -> bytes:
     """A table row as bytes: a child's row ({"p", "s": ChildState}) compact, others JSON."""
     state = row.get("s")
     if isinstance(state, ChildState):
-        return COMPACT + _pack([row["p"], state.child_id, state.policy, state.now_ms, state.history,
-                                state.alerts, state.wakeups, state.sent, state.last_contact_ms])
+        # the array packed in three parts: the history's entries are kept encoded on the
+        # state and handed on to the next one (state.py), so each entry is encoded once,
+        # not again at every later write of the child (a history holds about ten)
+        head = _PACKER.pack((row["p"], state.child_id, state.policy, state.now_ms))
+        tail = _PACKER.pack((state.alerts, state.wakeups, state.sent, state.last_contact_ms))
+        return b"".join((COMPACT, _NINE_FIELDS, head[1:], _history(state), tail[1:]))
     return json.dumps(row, separators=(",", ":")).encode()
 
 
@@ -70,13 +76,30 @@ def as_state(value: Any) -> ChildState:
     return value if isinstance(value, ChildState) else ChildState.from_dict(value)
 
 
-def _pack(fields: list[Any]) -> bytes:
+def _history(state: ChildState) -> bytes:
+    """The history as msgpack packs a sequence of entries, reusing the encoded prefix."""
+    history = state.history
+    prefix = state.packed_prefix()
+    length, body = (0, b"") if prefix is None or prefix[0] > len(history) else prefix
+    if length < len(history):
+        body += b"".join([_entry(entry) for entry in history[length:]])
+        state.keep_packed_prefix(len(history), body)
+    return _array_header(len(history)) + body
+
+
+def _entry(entry: Entry) -> bytes:
     try:
-        return msgpack.packb(fields)  # type: ignore[no-any-return]  # msgpack is untyped
+        return _PACKER.pack(entry)  # type: ignore[no-any-return]  # msgpack is untyped
     except OverflowError:  # a mask wider than 64 bits
-        history = fields[4]
-        fields[4] = tuple((e[0], e[1], e[2], e[3], _wide(e[4])) for e in history)
-        return msgpack.packb(fields)  # type: ignore[no-any-return]
+        return _PACKER.pack((*entry[:4], _wide(entry[4])))  # type: ignore[no-any-return]
+
+
+def _array_header(length: int) -> bytes:
+    if length < 16:
+        return bytes((0x90 | length,))
+    if length < 0x10000:
+        return b"\xdc" + length.to_bytes(2, "big")
+    return b"\xdd" + length.to_bytes(4, "big")
 
 
 def _wide(mask: int) -> Any:

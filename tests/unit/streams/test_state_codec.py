@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import faust
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from tests.unit.streams.detect_support import DAY, T0, Child, event
@@ -64,6 +65,52 @@ def test_a_mask_wider_than_64_bits_round_trips() -> None:
                                                        (T0 + 1, "e2", "NtaServed", {"method": "MAIL"}, 3)))
     again = loads_row(dumps_row({"p": 0, "s": state}))["s"]
     assert again.history == state.history
+
+
+def _packed_whole(row: dict) -> bytes:
+    """The layout as one msgpack call writes it (the codec before it kept entries encoded)."""
+    state = row["s"]
+    history = tuple((*e[:4], e[4] if e[4] < 2 ** 63 else msgpack.ExtType(1, e[4].to_bytes(
+        (e[4].bit_length() + 8) // 8, "big", signed=True))) for e in state.history)
+    return COMPACT + msgpack.packb([row["p"], state.child_id, state.policy, state.now_ms, history, state.alerts,
+                                    state.wakeups, state.sent, state.last_contact_ms])
+
+
+def test_a_row_written_from_entries_kept_encoded_is_the_same_bytes() -> None:
+    """The engine hands each new state the entries encoded so far when an event is
+    appended; a late event, landing inside the history, starts over. Rows are written for
+    every third state of 60 simulated children, in their disordered arrival order, as a
+    batch writes only a child's last state, and compared with one msgpack call."""
+    from collections import defaultdict
+
+    from bench.engine_bench import engine_events
+
+    engine = Engine(default_policy())
+    states: dict[str, ChildState | None] = defaultdict(lambda: None)
+    reused = 0
+    for number, record in enumerate(engine_events(60, 9)):
+        state = engine.on_event(states[record["child_id"]], record, record["recorded_at"]).state
+        states[record["child_id"]] = state
+        if number % 3 == 0:
+            prefix = state.packed_prefix()
+            reused += prefix is not None and prefix[0] > 0
+            row = {"p": number % 6, "s": state}
+            assert dumps_row(row) == _packed_whole(row)
+            assert state.packed_prefix() == (len(state.history),
+                                             b"".join(msgpack.packb(entry) for entry in state.history))
+    assert reused > 100, "encoded entries were handed on"
+
+
+@pytest.mark.parametrize("entries", [15, 16, 70_000])
+def test_long_histories_and_wide_masks_encode_as_one_msgpack_call_would(entries: int) -> None:
+    history = tuple((T0 + n, f"e{n:06d}", "WellbeingCallAttempted", {"attempt": n},
+                     2 ** 70 + n if n % 7 == 0 else n) for n in range(entries))
+    earlier = ChildState("SYN-CH-000000001", "fp", T0, history[:-1])
+    dumps_row({"p": 0, "s": earlier})
+    state = ChildState("SYN-CH-000000001", "fp", T0, history, packed=earlier.packed_prefix())
+    row = {"p": 2, "s": state}
+    assert dumps_row(row) == _packed_whole(row)
+    assert loads_row(dumps_row(row))["s"].history == history
 
 
 @pytest.mark.parametrize("data", [b"", b"\x02whatever", b"\x01", b"\x01\x93\x01", b"\x01\xc1", b"{not json",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -26,11 +25,8 @@ log = logging.getLogger(__name__)
 BUFFER_FULL_WAIT_S = 0.1
 
 
-@dataclass(frozen=True)
-class Delivered:
-    topic: str
-    partition: int
-    offset: int
+Acknowledged = dict[tuple[str, int], int]
+"""(topic, partition) -> the offset of the last record Kafka acknowledged there"""
 
 
 class SendRefused(Exception):
@@ -55,7 +51,7 @@ class BatchProducer:
             "delivery.timeout.ms": delivery_timeout_ms,
         })
         self._queued = 0
-        self._delivered: list[Delivered] = []
+        self._acknowledged: Acknowledged = {}
         self._refused: list[tuple[KafkaError, str]] = []
 
     def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
@@ -71,26 +67,28 @@ class BatchProducer:
                 self._producer.poll(BUFFER_FULL_WAIT_S)
         self._queued += 1
 
-    async def confirm(self, what: str, timeout_s: float) -> list[Delivered]:
-        """Waits until every record queued so far is acknowledged; returns where they went.
-        Raises SendRefused for the first refusal, TimeoutError if some are still unanswered."""
+    async def confirm(self, what: str, timeout_s: float) -> Acknowledged:
+        """Waits until every record queued so far is acknowledged; returns the last offset
+        of those records per partition. Raises SendRefused for the first refusal,
+        TimeoutError if some are still unanswered."""
         if self._queued == 0:
-            return []
+            return {}
         queued, self._queued = self._queued, 0
         # flush blocks in C with the GIL released, so faust's loop keeps fetching meanwhile
         left = await asyncio.get_running_loop().run_in_executor(None, self._producer.flush, timeout_s)
-        delivered, self._delivered = self._delivered, []
+        acknowledged, self._acknowledged = self._acknowledged, {}
         refused, self._refused = self._refused, []
         if refused:
             error, topic = refused[0]
             raise SendRefused(what, error, topic)
         if left:
             raise TimeoutError(f"{left} of {queued} {what} not acknowledged by Kafka within {timeout_s:.0f} s")
-        return delivered
+        return acknowledged
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        topic = message.topic() or "?"
-        if error is not None:
-            self._refused.append((error, topic))
+        # called once per record, so it keeps no object per record; librdkafka reports a
+        # partition's records in their order, so the last report has the highest offset
+        if error is None:
+            self._acknowledged[(message.topic(), message.partition())] = message.offset()  # type: ignore[index,assignment]
         else:
-            self._delivered.append(Delivered(topic, message.partition() or 0, message.offset() or 0))
+            self._refused.append((error, message.topic() or "?"))

@@ -55,6 +55,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import faust
+from faust.stores.base import SerializedStore
 from faust.streams import _current_event as faust_current_event
 from faust.types import TP
 
@@ -107,6 +108,8 @@ class DurableTable(faust.Table[str, Any]):
         super().__init__(*args, **kwargs)
         self._producer: BatchProducer | None = None
         self._acknowledged: dict[int, int] = {}
+        self._sent: dict[str, tuple[bytes, bytes]] = {}
+        """key -> (key, value) as sent to the changelog, until stored locally"""
 
     def send_through(self, producer: BatchProducer) -> None:
         self._producer = producer
@@ -120,27 +123,35 @@ class DurableTable(faust.Table[str, Any]):
         with writing_for(event):
             partition = self.partition_for_key(None)
         rows = self.value_serializer == ROW_SERIALIZER
+        keep = isinstance(self.data, SerializedStore)   # RocksDB takes these bytes too (store_locally)
         for key, value in writes.items():
             key_bytes = topic.prepare_key(key, self.key_serializer)[0]
             # for rows, what faust's codec chain ends in, without the chain
             value_bytes = dumps_row(value) if rows else topic.prepare_value(value, self.value_serializer)[0]
             self._producer.send(name, key_bytes, value_bytes, partition)
+            if keep:
+                self._sent[key] = (key_bytes, value_bytes)
 
     async def confirm(self, what: str, timeout_s: float) -> None:
         assert self._producer is not None, "send_through first"
         name = self.changelog_topic.get_topic_name()
-        for delivered in await self._producer.confirm(what, timeout_s):
-            if delivered.topic == name:
-                last = self._acknowledged.get(delivered.partition, -1)
-                self._acknowledged[delivered.partition] = max(last, delivered.offset)
+        for (topic, partition), offset in (await self._producer.confirm(what, timeout_s)).items():
+            if topic == name:
+                self._acknowledged[partition] = max(self._acknowledged.get(partition, -1), offset)
 
     def store_locally(self, writes: Mapping[str, Any], event: Any) -> None:
-        """The store half of `table[key] = value`, then, as faust does once a changelog
+        """The store half of `table[key] = value` (for RocksDB, the bytes `send` made: a row
+        is encoded once, not again by the store), then, as faust does once a changelog
         record is acknowledged, the offset up to which the local store (RocksDB) holds the
         changelog, so a restart restores only what came after it."""
+        store, sent = self.data, self._sent
         with writing_for(event):
-            for key, value in writes.items():
-                self.data[key] = value
+            if isinstance(store, SerializedStore):  # RocksDB: the changelog's bytes, as a restore writes them
+                for key in writes:
+                    store._set(*sent.pop(key))
+            else:  # in memory: the objects themselves
+                for key, value in writes.items():
+                    store[key] = value
         offset = self._acknowledged.pop(event.message.partition, None)
         if offset is not None:
             self.data.set_persisted_offset(TP(self.changelog_topic.get_topic_name(), event.message.partition), offset)

@@ -92,7 +92,7 @@ def test_confirm_with_nothing_queued_returns_at_once_and_a_timeout_names_what_wa
     producer = BatchProducer({"bootstrap.servers": "127.0.0.1:1", "log_level": 0}, delivery_timeout_ms=60_000)
 
     async def scenario() -> None:
-        assert await producer.confirm("state write(s)", 1.0) == []
+        assert await producer.confirm("state write(s)", 1.0) == {}
         producer.send("t.children-changelog", b"child", b"state", partition=0)
         with pytest.raises(TimeoutError, match="1 of 1 state write"):
             await producer.confirm("state write(s)", 0.2)

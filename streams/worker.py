@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import gc
 import logging
 import os
 import signal
@@ -36,6 +35,7 @@ from ucwatch.core.errors import UsageError
 from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.settings import Settings
 from ucwatch.streams.app import build_app, state_dir
+from ucwatch.streams.collector import TimedCollector
 from ucwatch.streams.log_limits import limit_library_logs
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.policy_parser import default_policy, load_policy
@@ -43,7 +43,6 @@ from ucwatch.streams.readiness import wait_until_ready
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 5.0
-GC_THRESHOLD = 50_000
 NOISY_LIBRARIES = ("faust", "aiokafka", "mode")
 
 
@@ -62,9 +61,8 @@ def run_worker(settings: Settings, name: str) -> int:
     """One faust worker in this process, until SIGTERM or SIGINT; returns the exit status."""
     policy = policy_for(settings)
     # Detection allocates many small tuples and dicts per record (histories, records), few
-    # of them cyclic: at the default threshold (700) the cyclic collector took a fifth of
-    # the worker's own CPU (bench/own_code.py: 143-146 µs per record, 115 µs with this).
-    gc.set_threshold(GC_THRESHOLD, 50, 100)
+    # of them cyclic: collected on a timer, not on allocation counts (streams/collector.py)
+    TimedCollector().start()
     with hold_worker_name(settings, name):
         _configure_logging()
         stopper = Stopper(STOP_GRACE_S)

@@ -41,7 +41,7 @@ from typing import Any
 
 from ucwatch.simulate import Simulation, SimulationConfig
 from ucwatch.simulate.config import FeedRates
-from ucwatch.simulate.watermarks import declarations
+from ucwatch.simulate.watermarks import VOUCH_PERCENTILE, declarations
 from ucwatch.streams.durations import parse_duration
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.policy import Feeds, Policy, SourceFeed
@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-of-order", type=float, default=FeedRates.out_of_order_share,
                         help="share of events held back past the child's next event (unknowable to a source)")
     parser.add_argument("--percentile", type=float, default=99.0, help="estimated watermarks: lateness percentile")
+    parser.add_argument("--vouch", type=float, default=VOUCH_PERCENTILE,
+                        help="declared watermarks: the percentile of its processing lag a source allows for")
     parser.add_argument("--ceiling", default="30d", help="estimated watermarks: the most an alert waits")
     parser.add_argument("--grace", help="a fourth run, declared watermarks less a grace: DURATION for every "
                                         "source, or SOURCE=DURATION,...")
@@ -285,7 +287,9 @@ def main(argv: list[str] | None = None) -> None:
     for source, values in by_source.items():
         lateness[source + ":50"] = statistics.median(values)
         lateness[source + ":90"] = pct(values, 0.9)
-    marks = declarations(config, events[0]["recorded_at"], events[-1]["recorded_at"])
+    if not 0 < args.vouch < 100:
+        parser.error("--vouch: a percentile between 0 and 100")
+    marks = declarations(config, events[0]["recorded_at"], events[-1]["recorded_at"], vouch=args.vouch)
     records = list(log(events, marks))
     print(f"{args.children} children, seed {args.seed}, feed {args.feed}: {len(events)} events, "
           f"{len(marks)} declared watermarks, {Counter(k for _, _, k, _ in records)['tick']} ticks "

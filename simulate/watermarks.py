@@ -3,7 +3,7 @@ instants, about how complete its delivered feed is.
 
 A source knows its own delivery, not the records it has not made yet. So at each
 declaration it says "complete up to" its declaration instant minus its usual processing
-allowance (the 99th percentile of the feed's normal lag), and no later than the start of
+allowance (by default the 99th percentile of the feed's normal lag; `vouch` sets it), and no later than the start of
 the oldest export it is still holding back (a late nightly load, or a late day of a
 real-time source, with the feed's `late_by_load`) or of an outage window it is in. What
 it cannot know (a single record made late, an event held back past the child's next one)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from statistics import NormalDist
 
 from ucwatch.simulate.children import stream_seed
 from ucwatch.simulate.clock import DAY, HOUR, MINUTE, to_ms
@@ -29,20 +30,23 @@ Declaration = tuple[int, str, int]
 """(declared_at, source, complete_up_to), epoch ms"""
 
 DECLARING = ("CBP", "ICE", "ICE_ERO", "ICE_OPLA", "ORR", "ORR_PROVIDER", "PRS", "EOIR")
-_Z99 = 2.326   # the 99th percentile of a standard normal
+VOUCH_PERCENTILE = 99.0
+_Z99 = 2.326   # the 99th percentile of a standard normal, as docs/detect.md's figures were made with
 
 
 class _Source:
     """What one source knows of its own feed."""
 
-    def __init__(self, rates: FeedRates, seed: int, source: str) -> None:
+    def __init__(self, rates: FeedRates, seed: int, source: str, vouch: float = VOUCH_PERCENTILE) -> None:
         self.rates, self.seed, self.source = rates, seed, source
         self.code = SOURCES.index(source)
         self.load_at = BATCH_LOAD_AT.get(self.code)
+        # the lag is lognormal (feed.py): the allowance is its `vouch` percentile
+        z = _Z99 if vouch == VOUCH_PERCENTILE else NormalDist().inv_cdf(vouch / 100)
         if self.load_at is not None:
-            self.allowance = int(rates.batch_processing_median_hours * HOUR * math.exp(_Z99 * 0.8))
+            self.allowance = int(rates.batch_processing_median_hours * HOUR * math.exp(z * 0.8))
         else:
-            self.allowance = int(rates.realtime_lag_median_minutes * MINUTE * math.exp(_Z99 * 1.0))
+            self.allowance = int(rates.realtime_lag_median_minutes * MINUTE * math.exp(z * 1.0))
         self.longest = int(max(rates.batch_late_days[1], rates.realtime_late_days[1])) + 1
         self.outage = None
         if rates.outage is not None and rates.outage[0] == source:
@@ -72,13 +76,15 @@ class _Source:
 
 
 def declarations(config: SimulationConfig, first_ms: int, last_ms: int, every_ms: int = 2 * HOUR,
-                 sources: tuple[str, ...] = DECLARING) -> list[Declaration]:
+                 sources: tuple[str, ...] = DECLARING, *, vouch: float = VOUCH_PERCENTILE) -> list[Declaration]:
     """Each source's declarations from `first_ms` to `last_ms` (plus the longest late
-    export), only those that move its watermark forward, in declared_at order."""
+    export), only those that move its watermark forward, in declared_at order. `vouch`:
+    the percentile of its normal processing lag a source allows for (99: a declaration is
+    false for about 1% of its records then in flight; 50: for about half)."""
     seed = stream_seed(config.seed, "loads")
     out: list[Declaration] = []
     for name in sources:
-        source = _Source(config.feed, seed, name)
+        source = _Source(config.feed, seed, name, vouch)
         last = -(2 ** 62)
         day = first_ms // DAY * DAY
         while day <= last_ms + source.longest * DAY:

@@ -90,3 +90,17 @@ def test_declarations_move_forward_and_stop_at_a_late_load() -> None:
         assert all(up_to < at for at, up_to in mine)
     eoir = [(at, up_to) for at, s, up_to in marks if s == "EOIR"]
     assert max(at - up_to for at, up_to in eoir) > 7 * DAY     # a late load holds the watermark back
+
+
+def test_a_source_vouching_at_a_lower_percentile_of_its_lag_declares_more() -> None:
+    """`vouch` 99 (the default) allows for the 99th percentile of a source's normal lag; at
+    50 a source allows only its median, so each declaration claims a later instant."""
+    config = SimulationConfig(seed=4, children=10)
+    careful = declarations(config, T, T + 20 * DAY)
+    assert careful == declarations(config, T, T + 20 * DAY, vouch=99.0)
+    bold = declarations(config, T, T + 20 * DAY, vouch=50.0)
+    for source, allowance in (("CBP", 0.5 * HOUR), ("ORR", 4 * HOUR)):
+        at_99 = {at: up_to for at, s, up_to in careful if s == source}
+        at_50 = {at: up_to for at, s, up_to in bold if s == source}
+        shared = at_99.keys() & at_50.keys()
+        assert shared and all(at_50[at] - at_99[at] > allowance for at in shared)

@@ -23,7 +23,6 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 EVERY_S = 300.0
@@ -31,11 +30,9 @@ THAW_EVERY = 12
 
 
 class TimedCollector:
-    def __init__(self, every_s: float = EVERY_S, thaw_every: int = THAW_EVERY, *,
-                 collect: Callable[[], int] = gc.collect) -> None:
+    def __init__(self, every_s: float = EVERY_S, thaw_every: int = THAW_EVERY) -> None:
         self._every_s = every_s
         self._thaw_every = thaw_every
-        self._collect = collect
         self._runs = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +58,7 @@ class TimedCollector:
         if self._runs % self._thaw_every == 0:
             gc.unfreeze()
         started = time.perf_counter()
-        found = self._collect()
+        found = gc.collect()
         gc.freeze()
         log.debug("garbage collection %d: %d unreachable object(s) in %.2f s", self._runs, found,
                   time.perf_counter() - started)

@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grace", help="a fourth run, declared watermarks less a grace: DURATION for every "
                                         "source, or SOURCE=DURATION,...")
     args = parser.parse_args(argv)
+    if not 0 < args.vouch < 100:
+        parser.error("--vouch: a percentile between 0 and 100")
     try:
         grace = graces(args.grace) if args.grace else None
     except ValueError as exc:
@@ -287,8 +289,6 @@ def main(argv: list[str] | None = None) -> None:
     for source, values in by_source.items():
         lateness[source + ":50"] = statistics.median(values)
         lateness[source + ":90"] = pct(values, 0.9)
-    if not 0 < args.vouch < 100:
-        parser.error("--vouch: a percentile between 0 and 100")
     marks = declarations(config, events[0]["recorded_at"], events[-1]["recorded_at"], vouch=args.vouch)
     records = list(log(events, marks))
     print(f"{args.children} children, seed {args.seed}, feed {args.feed}: {len(events)} events, "

@@ -28,11 +28,13 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tests.conftest import KAFKA_SCRIPT, _free_port_pair, _is_free, settings_env, unique_topics
 from tests.integration.fault_compare import Outputs
+from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.settings import KafkaSettings, Settings, StreamsSettings, TopicSettings
 
 CLI = [sys.executable, "-m", "ucwatch.app.cli"]
 KAFKA_LOG = logging.getLogger("tests.faults.librdkafka")
 KAFKA_LOG.setLevel(logging.CRITICAL)  # a node refusing connections while it is down is the test's own doing
+SUPERVISED_RESTARTS = 3  # a supervised command leaving with UNDELIVERED on its own, restarted as `ucwatch run` does
 _ACTIVE_CONTROLLER = re.compile(r"\[QuorumController id=(\d+)\] Becoming the active controller at epoch (\d+)")
 
 
@@ -116,7 +118,12 @@ def pipeline_env(settings: Settings) -> dict[str, str]:
 
 @dataclass
 class Command:
-    """A ucwatch command run as a process (and run again after a kill), output to one log."""
+    """A ucwatch command run as a process (and run again after a kill), output to one log.
+
+    A `supervised` one is kept as `ucwatch run` and Kubernetes keep a detection worker: when
+    it leaves on its own with UNDELIVERED (a batch it could not write, or a partition faust
+    stopped committing: streams/commit_watch.py), it is started again, up to
+    `SUPERVISED_RESTARTS` times; any other exit stays a failure."""
 
     name: str
     args: list[str]
@@ -125,6 +132,8 @@ class Command:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     ended: list[int] = field(default_factory=list)
+    supervised: bool = False
+    left_on_its_own: list[int] = field(default_factory=list)
 
     def start(self) -> Command:
         with self.log.open("ab") as out:
@@ -141,6 +150,19 @@ class Command:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def keeps_running(self) -> bool:
+        """alive, once restarted if it is `supervised` and left with UNDELIVERED."""
+        if self.alive():
+            return True
+        status = self.process.poll() if self.process is not None else None
+        if not self.supervised or status != ExitCode.UNDELIVERED \
+                or len(self.left_on_its_own) >= SUPERVISED_RESTARTS:
+            return False
+        self.ended.append(status)
+        self.left_on_its_own.append(status)
+        self.start()
+        return True
 
     def kill(self) -> None:
         """SIGKILL, and wait for the process to be gone."""
@@ -331,7 +353,7 @@ def wait_until(what: str, condition: Callable[[], bool], timeout_s: float, watch
     watched = list(watched)
     while not condition():
         for command in watched:
-            if not command.alive():
+            if not command.keeps_running():
                 raise AssertionError(f"{command.name} exited (status {command.process and command.process.poll()}) "
                                      f"while waiting until {what}\n{command.tail()}")
         if time.monotonic() - began > timeout_s:
@@ -467,7 +489,7 @@ def clean_run(reference: Settings, log_dir: Path, timeout_s: float) -> Outputs:
 
     ensure_topics(wait_for_kafka(reference), reference)
     worker = Command("clean worker", ["worker", "--name", "clean"], pipeline_env(reference),
-                     log_dir / "clean-worker.log").start()
+                     log_dir / "clean-worker.log", supervised=True).start()
     try:
         wait_until("the clean run's worker committed every lifecycle record",
                    lambda: behind(reference.kafka.bootstrap, reference.streams.app_id,

@@ -153,7 +153,7 @@ def progress_after_fault(settings: Settings, watched: list[Command]) -> dict[str
             elif left() == 0:
                 recovered[name] = "idle"
         for command in watched:
-            assert command.alive(), f"{command.name} exited after the fault\n{command.tail()}"
+            assert command.keeps_running(), f"{command.name} exited after the fault\n{command.tail()}"
         if time.monotonic() - began > RECOVERY_TIMEOUT_S:
             stuck = sorted(set(reads) - set(recovered))
             raise AssertionError(f"not recovered: the {' and the '.join(stuck)} committed nothing new within "
@@ -272,7 +272,8 @@ def test_worker_and_sink_killed_again_and_again_while_files_arrive(settings: Set
     history = tmp_path / "history.jsonl"
     write_jsonl(events, history)
     env = pipeline_env(settings)
-    worker = Command("ucwatch worker", ["worker", "--name", "w0"], env, tmp_path / "worker.log").start()
+    worker = Command("ucwatch worker", ["worker", "--name", "w0"], env, tmp_path / "worker.log",
+                     supervised=True).start()
     sink = Command("ucwatch sink", ["sink"], env, tmp_path / "sink.log").start()
     commands = [worker, sink]
     arrival = _FilesArriving(settings, parts, tmp_path)
@@ -293,6 +294,7 @@ def test_worker_and_sink_killed_again_and_again_while_files_arrive(settings: Set
         reference = clean_run(replay_settings(settings), tmp_path, DRAIN_TIMEOUT_S)
         report(f"kills ({store} store)",
                kills=[dataclasses.asdict(kill) for kill in kills],
+               worker_left_on_its_own=worker.left_on_its_own,
                produce_statuses=arrival.statuses, sigterm_status_and_s=stopped,
                alert_changes=len(found.alerts),
                alert_changes_repeated=len(found.alerts) - len({(r["alert_id"], r["sequence"]) for r in found.alerts}),

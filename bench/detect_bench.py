@@ -90,10 +90,18 @@ def _committed(settings: Settings, consumer: Consumer) -> int:
     return committed_records(consumer, settings.topics.lifecycle) or 0  # None: the group is forming
 
 
-def _group_rate(settings: Settings, processes: list[subprocess.Popen], count: int) -> tuple[float, float]:
-    """(records/s, µs of the processes' CPU per record) of the group `settings.streams.app_id`,
-    between its first commit and the moment it has committed `count` records. The CPU
-    figure holds on a loaded machine, where the wall-clock rate does not."""
+@dataclasses.dataclass(frozen=True)
+class GroupRun:
+    """What a group of processes did between its first commit and its last."""
+
+    rate: float              # records/s
+    cpu_us: float            # µs of the processes' CPU per record: holds on a loaded machine, the rate does not
+    seconds: float           # between the first commit and the last
+    peak_rss_mb: list[float]  # each process's peak resident memory (VmHWM)
+
+
+def _group_rate(settings: Settings, processes: list[subprocess.Popen], count: int) -> GroupRun:
+    """The run of the group `settings.streams.app_id` until it has committed `count` records."""
     group = Consumer({**client_config(settings), "group.id": settings.streams.app_id, "enable.auto.commit": False})
     try:
         first = None
@@ -104,9 +112,9 @@ def _group_rate(settings: Settings, processes: list[subprocess.Popen], count: in
                 first = (time.perf_counter(), done, _cpu_seconds(processes))
             time.sleep(0.2)
         assert first is not None
-        records = count - first[1]
+        records, seconds = count - first[1], time.perf_counter() - first[0]
         cpu_s = _cpu_seconds(processes) - first[2]
-        return records / (time.perf_counter() - first[0]), cpu_s / records * 1e6
+        return GroupRun(records / seconds, cpu_s / records * 1e6, seconds, [_peak_rss_mb(p) for p in processes])
     finally:
         group.close()
 
@@ -118,6 +126,13 @@ def _cpu_seconds(processes: list[subprocess.Popen]) -> float:
         fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(process: subprocess.Popen) -> float:
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {process.pid}")
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -202,7 +217,8 @@ def main() -> None:  # noqa: PLR0915  one step after another, printed together
                  args.transport, "--datadir", str(Path(scratch) / "bare"), "--loop", "uvloop"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                bare, bare_cpu = _group_rate(bare_settings, [process], count)
+                bare_run = _group_rate(bare_settings, [process], count)
+                bare, bare_cpu = bare_run.rate, bare_run.cpu_us
             finally:
                 _stop([process])
             rows.append((f"faust alone: take_events + decode ({args.transport}://, uvloop)", bare))
@@ -215,9 +231,11 @@ def main() -> None:  # noqa: PLR0915  one step after another, printed together
                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                        for n in range(args.workers)]
             try:
-                rate, worker_cpu = _group_rate(worker_settings, workers, count)
-                rows.append((f"ucwatch: {args.workers} worker(s) ({args.store} store, default policy)", rate))
-                cpu_rows.append((f"ucwatch worker(s), {args.workers} process(es) together", worker_cpu))
+                run = _group_rate(worker_settings, workers, count)
+                rows.append((f"ucwatch: {args.workers} worker(s) ({args.store} store, default policy)", run.rate))
+                cpu_rows.append((f"ucwatch worker(s), {args.workers} process(es) together", run.cpu_us))
+                print(f"ucwatch worker(s): {run.seconds:,.0f} s between the first commit and the last; peak "
+                      f"memory {', '.join(f'{mb:,.0f}' for mb in run.peak_rss_mb)} MB (VmHWM, per process)")
                 if args.rounds:
                     ticker = Ticker(worker_settings, issued_by="bench")
                     try:

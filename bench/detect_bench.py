@@ -106,8 +106,9 @@ def _group_rate(settings: Settings, processes: list[subprocess.Popen], count: in
     try:
         first = None
         while (done := _committed(settings, group)) < count:
-            if any(process.poll() is not None for process in processes):
-                raise RuntimeError(f"a process of group {settings.streams.app_id} exited")
+            if ended := [(process.pid, process.poll()) for process in processes if process.poll() is not None]:
+                raise RuntimeError(f"process(es) of group {settings.streams.app_id} exited (pid, status): {ended}, "
+                                   f"after {done:,} of {count:,} records were committed")
             if done and first is None:
                 first = (time.perf_counter(), done, _cpu_seconds(processes))
             time.sleep(0.2)
@@ -227,8 +228,11 @@ def main() -> None:  # noqa: PLR0915  one step after another, printed together
         if "worker" not in args.skip:
             worker_settings = _fresh_group(settings, "detect")
             env = _environment(worker_settings)
+            logs = Path(tempfile.gettempdir()) / "ucwatch-bench" / worker_settings.streams.app_id
+            logs.mkdir(parents=True, exist_ok=True)
+            print(f"worker logs: {logs}", flush=True)
             workers = [subprocess.Popen([sys.executable, "-m", "ucwatch.app.cli", "worker", "--name", f"w{n}"],
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        env=env, stdout=(logs / f"w{n}.log").open("wb"), stderr=subprocess.STDOUT)
                        for n in range(args.workers)]
             try:
                 run = _group_rate(worker_settings, workers, count)

@@ -62,7 +62,8 @@ def run_worker(settings: Settings, name: str) -> int:
     policy = policy_for(settings)
     # Detection allocates many small tuples and dicts per record (histories, records), few
     # of them cyclic: collected on a timer, not on allocation counts (streams/collector.py)
-    TimedCollector().start()
+    collector = TimedCollector()
+    collector.start()
     with hold_worker_name(settings, name):
         _configure_logging()
         stopper = Stopper(STOP_GRACE_S)
@@ -74,7 +75,9 @@ def run_worker(settings: Settings, name: str) -> int:
         # faust's own per-record machinery is mostly event-loop work: uvloop took it from
         # 113-114 to 97-98 µs of CPU per record (bench/faust_bare.py --loop, same topic)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        worker = _Worker(build_app(settings, policy, worker_name=name), stopper=stopper, quiet=True,
+        app = build_app(settings, policy, worker_name=name)
+        app.task(collector.run)
+        worker = _Worker(app, stopper=stopper, quiet=True,
                          redirect_stdouts=False, override_logging=False)
         worker.spinner = None  # it writes terminal escape codes into log files
         stopper.worker = worker

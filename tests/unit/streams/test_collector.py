@@ -1,10 +1,13 @@
 """The worker's timed garbage collection (streams/collector.py), with Python's own collector:
 a cycle is freed by the next timed collection; a cycle among objects frozen by an earlier
-one waits for the thawing collection; automatic collection is off while it runs."""
+one waits for the thawing collection; automatic collection is off while it runs, and the
+event loop collects, on its own thread."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -67,18 +70,35 @@ def test_a_frozen_object_in_no_cycle_is_freed_as_soon_as_nothing_holds_it() -> N
     assert alive() is None
 
 
-def test_while_it_runs_automatic_collection_is_off_and_its_thread_collects() -> None:
+def test_while_it_runs_automatic_collection_is_off_and_the_event_loop_collects_on_its_own_thread() -> None:
+    collecting_threads: list[int] = []
+
+    def note_thread(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting_threads.append(threading.get_ident())
+
+    async def free_a_cycle(collector: TimedCollector) -> bool:
+        task = asyncio.get_running_loop().create_task(collector.run())
+        try:
+            node = Node()
+            alive = weakref.ref(node)
+            del node
+            deadline = time.monotonic() + 10
+            while alive() is not None and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            return alive() is None
+        finally:
+            task.cancel()
+
     collector = TimedCollector(every_s=0.05)
     collector.start()
+    gc.callbacks.append(note_thread)
     try:
         assert not gc.isenabled()
-        node = Node()
-        alive = weakref.ref(node)
-        del node
-        deadline = time.monotonic() + 10
-        while alive() is not None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert alive() is None
+        assert asyncio.run(free_a_cycle(collector)), "the loop's collection did not free the cycle"
     finally:
+        gc.callbacks.remove(note_thread)
         collector.stop()
     assert gc.isenabled()
+    assert collecting_threads and set(collecting_threads) == {threading.get_ident()}, (
+        "every collection runs on the event loop's thread, where finalizers of its objects must run")

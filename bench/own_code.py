@@ -10,8 +10,7 @@ encode every state write the batch leaves as the table's changelog would carry i
 store is a plain dict of those encoded rows, read back as the table would give them.
 Timed with `time.process_time` (this process's CPU, not the wall clock).
 
-The cyclic garbage collector is off, as in the worker between its timed collections
-(streams/collector.py).
+The cyclic garbage collector runs at the worker's threshold (streams/worker.py).
 ``--profile`` runs the loop under cProfile and prints the top functions by own time.
 """
 
@@ -37,6 +36,7 @@ from ucwatch.streams.policy_parser import default_policy
 from ucwatch.streams.processor import Outputs, PartitionProcessor
 from ucwatch.streams.records import OutputSchemas
 from ucwatch.streams.state_codec import dumps_row, loads_row
+from ucwatch.streams.worker import GC_THRESHOLD
 
 BATCH = 500
 LIFECYCLE_NAMESPACE = "gov.ucwatch.lifecycle."
@@ -139,10 +139,9 @@ def run(messages: list[Message]) -> dict[str, int]:
 
 
 def measure(messages: list[Message], profile: bool = False) -> tuple[float, dict[str, int]]:
-    """(CPU seconds, counts) of `run` over `messages`, with the collector as the worker has
-    it between its timed collections (streams/collector.py): off."""
+    """(CPU seconds, counts) of `run` over `messages`, with the worker's collector threshold."""
     gc.collect()
-    gc.disable()
+    gc.set_threshold(GC_THRESHOLD, 50, 100)
     profiler = cProfile.Profile() if profile else None
     started = time.process_time()
     if profiler is not None:
@@ -151,7 +150,6 @@ def measure(messages: list[Message], profile: bool = False) -> tuple[float, dict
     if profiler is not None:
         profiler.disable()
     elapsed = time.process_time() - started
-    gc.enable()
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return elapsed, counts

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -35,7 +36,6 @@ from ucwatch.core.errors import UsageError
 from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.settings import Settings
 from ucwatch.streams.app import build_app, state_dir
-from ucwatch.streams.collector import TimedCollector
 from ucwatch.streams.log_limits import limit_library_logs
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.policy_parser import default_policy, load_policy
@@ -43,6 +43,7 @@ from ucwatch.streams.readiness import wait_until_ready
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 5.0
+GC_THRESHOLD = 50_000
 NOISY_LIBRARIES = ("faust", "aiokafka", "mode")
 
 
@@ -61,9 +62,12 @@ def run_worker(settings: Settings, name: str) -> int:
     """One faust worker in this process, until SIGTERM or SIGINT; returns the exit status."""
     policy = policy_for(settings)
     # Detection allocates many small tuples and dicts per record (histories, records), few
-    # of them cyclic: collected on a timer, not on allocation counts (streams/collector.py)
-    collector = TimedCollector()
-    collector.start()
+    # of them cyclic: at the default threshold (700) the cyclic collector took a fifth of
+    # the worker's own CPU (bench/own_code.py: 143-146 µs per record, 115 µs with this).
+    # Collections on a timer, freezing what survived, were tried and withdrawn: on a
+    # national replay each took longer than the last (0.5 s, then 16.5 s by the fifth), and
+    # one outlasted the group's session, so the group rebalanced (docs/detect.md).
+    gc.set_threshold(GC_THRESHOLD, 50, 100)
     with hold_worker_name(settings, name):
         _configure_logging()
         stopper = Stopper(STOP_GRACE_S)
@@ -75,9 +79,7 @@ def run_worker(settings: Settings, name: str) -> int:
         # faust's own per-record machinery is mostly event-loop work: uvloop took it from
         # 113-114 to 97-98 µs of CPU per record (bench/faust_bare.py --loop, same topic)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        app = build_app(settings, policy, worker_name=name)
-        app.task(collector.run)
-        worker = _Worker(app, stopper=stopper, quiet=True,
+        worker = _Worker(build_app(settings, policy, worker_name=name), stopper=stopper, quiet=True,
                          redirect_stdouts=False, override_logging=False)
         worker.spinner = None  # it writes terminal escape codes into log files
         stopper.worker = worker

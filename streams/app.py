@@ -49,6 +49,7 @@ from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.batch_producer import BatchProducer
+from ucwatch.streams.compact_store import STORE_SCHEME, CompactMemoryStore
 from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
@@ -61,6 +62,9 @@ from ucwatch.streams.rights import source_topics
 from ucwatch.streams.table_codec import Rows
 
 log = logging.getLogger(__name__)
+
+faust.stores.STORES.aliases[STORE_SCHEME] = f"{CompactMemoryStore.__module__}:{CompactMemoryStore.__name__}"
+
 TICK = "gov.ucwatch.control.ClockTick"
 WATERMARK = "gov.ucwatch.control.SourceWatermark"
 BATCH_SIZE = 500
@@ -90,7 +94,7 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         settings.streams.app_id,
         broker=f"kafka://{settings.kafka.bootstrap}",
         broker_credentials=faust_broker_credentials(settings),  # None: PLAINTEXT (docs/security.md)
-        store="rocksdb://" if store == "rocksdb" else "memory://",
+        store="rocksdb://" if store == "rocksdb" else f"{STORE_SCHEME}://",  # rows as bytes (compact_store.py)
         datadir=str(datadir),
         topic_partitions=partitions,
         topic_replication_factor=settings.kafka.replication_factor,

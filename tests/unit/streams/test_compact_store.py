@@ -16,6 +16,8 @@ from faust.types.tuples import Message
 
 import ucwatch.streams.app  # noqa: F401  registers the store's URL scheme with faust
 from tests.unit.streams.detect_support import DAY, T0, Child, event
+from tests.unit.streams.test_crash_replay import LOG
+from ucwatch.streams import processor as processor_module
 from ucwatch.streams.compact_store import STORE_SCHEME, CompactMemoryStore
 from ucwatch.streams.durable import DurableTable, writing_for
 from ucwatch.streams.engine import Engine
@@ -27,11 +29,15 @@ from ucwatch.streams.table_codec import Rows
 CHANGELOG = "compact-test-children-changelog"
 
 
-@pytest.fixture
-def table() -> Any:
+def new_table() -> Any:
     app = faust.App("compact-test", broker="kafka://127.0.0.1:1", store=f"{STORE_SCHEME}://", web_enabled=False,
                     Table=DurableTable)
     return app.Table("children", partitions=2, key_type=str, value_type=Rows, default=None)
+
+
+@pytest.fixture
+def table() -> Any:
+    return new_table()
 
 
 def changelog_record(table: Any, partition: int, key: str, value: bytes | None, offset: int = 0) -> Event:
@@ -108,3 +114,28 @@ def test_a_write_goes_to_its_events_partition_and_one_without_an_event_is_refuse
 
 def test_nothing_persists_so_every_start_restores_from_the_changelog(table: Any) -> None:
     assert table.data.persisted_offset(TP(CHANGELOG, 0)) is None
+
+
+def run_partition_through(table: Any, log: list[tuple[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The records a processor over `table` sends for `log`, its writes stored as rows, batch by batch."""
+    processor = PartitionProcessor(Engine(default_policy()), table, 0)
+    sent: list[tuple[str, dict[str, Any]]] = []
+    for start in range(0, len(log), 40):
+        for kind, value in log[start:start + 40]:
+            outputs = processor.on_event(value) if kind == "event" else processor.on_tick(value)
+            sent += outputs.alerts + outputs.notifications + outputs.states
+        writes = processor.drain_writes()
+        with writing_for(changelog_record(table, 0, "batch", None)):
+            for key, row in (*writes.states.items(), *writes.clock.items()):
+                table.data._set(table.data._encode_key(key), dumps_row(row))
+    return sent
+
+
+def test_states_read_back_from_the_store_give_the_records_of_states_kept_as_objects(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for one state, every other child is decoded from its row at its next event:
+    the records are those of a processor that kept every state as an object."""
+    kept_all = run_partition_through(new_table(), LOG)
+    monkeypatch.setattr(processor_module, "CACHE_SIZE", 1)
+    read_back = run_partition_through(new_table(), LOG)
+    assert len(kept_all) > 100 and read_back == kept_all

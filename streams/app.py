@@ -49,7 +49,7 @@ from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.batch_producer import BatchProducer
-from ucwatch.streams.compact_store import STORE_SCHEME, CompactMemoryStore
+from ucwatch.streams.compact_store import STORE_SCHEME
 from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
@@ -62,8 +62,6 @@ from ucwatch.streams.rights import source_topics
 from ucwatch.streams.table_codec import Rows
 
 log = logging.getLogger(__name__)
-
-faust.stores.STORES.aliases[STORE_SCHEME] = f"{CompactMemoryStore.__module__}:{CompactMemoryStore.__name__}"
 
 TICK = "gov.ucwatch.control.ClockTick"
 WATERMARK = "gov.ucwatch.control.SourceWatermark"

@@ -1,12 +1,12 @@
 """An in-memory table store that keeps rows as the changelog's bytes, not as objects.
 
 faust's own memory store keeps every value as the object the worker wrote: for the
-children table, a ChildState of some fifty containers per child. On the national history
-that is about ten million objects per worker, and CPython's cyclic collector walks all of
-them in each full collection: 17 s with everything else stopped, longer than the group
-session, so both workers of the national bench lost their partitions (docs/detect.md).
-Kept as bytes, a row is one object the collector never looks at (bytes hold no
-references), and about a third of the memory. The states the worker works on stay
+children table, a ChildState of some 25 to 40 containers per child, for every child the
+worker has seen (about 228,000 per worker on the national history). CPython's cyclic
+collector walks all of them in each full collection, with everything else stopped: 10 to
+14 s for 3.7 million such objects (docs/detect.md, "The collector's heap"), longer than
+the group session. Kept as bytes, a row is one object the collector never looks at
+(bytes hold no references), and takes less memory. The states the worker works on stay
 objects in the processors' caches (streams/processor.py), a bounded number.
 
 It is a `SerializedStore`, as faust's RocksDB store is: the worker stores the bytes it
@@ -15,18 +15,18 @@ they come, and a read decodes the row. Like faust's memory store it keeps nothin
 restarts (every start restores from the changelog) and drops the rows of partitions that
 another worker took, once a recovery ends.
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from faust.stores import STORES
 from faust.stores.base import SerializedStore
 from faust.streams import current_event
 from faust.types import TP, EventT
 
 STORE_SCHEME = "ucwatch-memory"
-"""The store URL's scheme (`ucwatch-memory://`); registered with faust by streams/app.py."""
+"""The scheme of the store's URL (`ucwatch-memory://`), registered with faust below."""
 
 
 class CompactMemoryStore(SerializedStore):  # type: ignore[type-arg]  # faust's generics are untyped here
@@ -83,8 +83,7 @@ class CompactMemoryStore(SerializedStore):  # type: ignore[type-arg]  # faust's 
             if key is None:
                 raise TypeError(f"a changelog record without a key: {message}")
             if message.value is None:   # a tombstone
-                rows.pop(key, None)
-                partition_of.pop(key, None)
+                self._del(key)
             else:
                 rows[key] = message.value
                 partition_of[key] = message.partition
@@ -112,3 +111,6 @@ class CompactMemoryStore(SerializedStore):  # type: ignore[type-arg]  # faust's 
 
     def restore_backup(self, tp: TP | int, latest: bool = True, backup_id: int = 0) -> None:
         return None
+
+
+STORES.aliases[STORE_SCHEME] = f"{__name__}:{CompactMemoryStore.__name__}"

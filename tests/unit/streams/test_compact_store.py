@@ -14,7 +14,6 @@ from faust.events import Event
 from faust.types import TP
 from faust.types.tuples import Message
 
-import ucwatch.streams.app  # noqa: F401  registers the store's URL scheme with faust
 from tests.unit.streams.detect_support import DAY, T0, Child, event
 from tests.unit.streams.test_crash_replay import LOG
 from ucwatch.streams import processor as processor_module

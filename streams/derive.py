@@ -95,7 +95,7 @@ def start_order(inst: Instance) -> tuple[int, str]:
 class Fold:
     """Where the pass over one rule stopped. A fold is never changed once made."""
 
-    awaiting: list[Instance]
+    awaiting: tuple[Instance, ...]
     """The instances not ended yet."""
     keeps_earlier: bool
     """met_any_time: the fold remembers met events, so every met event changes it."""
@@ -110,13 +110,16 @@ class SimpleFold(Fold):
     """One instance per start event (the hot path). Nothing here is changed in place: an
     instance that ends is replaced by an ended copy, lists and dicts by new ones."""
 
-    __slots__ = ("awaiting", "closed", "closer", "earlier_met", "earlier_same", "keeps_earlier", "p")
+    __slots__ = ("awaiting", "blank", "closed", "closer", "earlier_met", "earlier_same", "keeps_earlier", "p")
 
     def __init__(self, r: CompiledRule, close_bits: int, reopen_bits: int) -> None:
         self.p = (r.scan_bits, close_bits, reopen_bits, r.start_bits, r.cancel_bits, r.met_bits,
                   r.met_any_bits, r.met_same, r.after_ms, r.deadline_from, r.rule.met_any_time)
         self.keeps_earlier = r.rule.met_any_time
-        self.awaiting: list[Instance] = []
+        self.blank = self
+        """The fold before any entry. A pass that ends in that state hands it back, not a
+        copy, so that the many children a rule has nothing pending for share one object."""
+        self.awaiting: tuple[Instance, ...] = ()
         self.closed = False
         self.closer: Entry | None = None
         self.earlier_met: Entry | None = None                    # met_any_time only
@@ -148,14 +151,14 @@ class SimpleFold(Fold):
                     for a in awaiting:
                         if t > a.deadline or a.anchor in emitted:
                             found.append(a.ended(CANCEL, e))
-                    awaiting = []
+                    awaiting = ()
                 elif m & met_bits:
                     if m & met_any:
                         t = e[0]
                         for a in awaiting:
                             if t > a.deadline or a.anchor in emitted:
                                 found.append(a.ended(MET, e))
-                        awaiting = []
+                        awaiting = ()
                     else:
                         awaiting = _met_same(awaiting, e, m, met_same, found, emitted)
             if m & close_bits:
@@ -169,15 +172,18 @@ class SimpleFold(Fold):
                     if base is not None:
                         hit = _earlier(earlier_met, earlier_same, met_same, e) if any_time else None
                         if hit is None:
-                            awaiting = [*awaiting, Instance(e[1], e, base, base + after)]
+                            awaiting = (*awaiting, Instance(e[1], e, base, base + after))
                         elif hit[0] > base + after or e[1] in emitted:
                             found.append(Instance(e[1], e, base, base + after, MET, hit))
             if any_time and m & met_bits:
                 earlier_met, earlier_same = _remember(earlier_met, earlier_same, e, m, met_any, met_same)
-        new = SimpleFold.__new__(SimpleFold)
-        new.p, new.awaiting, new.closed, new.closer = self.p, awaiting, closed, closer
-        new.keeps_earlier = self.keeps_earlier
-        new.earlier_met, new.earlier_same = earlier_met, earlier_same
+        if not (awaiting or closed or earlier_met or earlier_same):
+            new = self.blank   # a closer is only read while closed, so it is not state here
+        else:
+            new = SimpleFold.__new__(SimpleFold)
+            new.p, new.blank, new.awaiting, new.closed, new.closer = self.p, self.blank, awaiting, closed, closer
+            new.keeps_earlier = self.keeps_earlier
+            new.earlier_met, new.earlier_same = earlier_met, earlier_same
         if found:
             found.extend(awaiting)
             return new, found
@@ -191,6 +197,7 @@ class GeneralFold(Fold):
 
     __slots__ = (
         "awaiting",
+        "blank",
         "closed",
         "closer",
         "counted",
@@ -207,7 +214,8 @@ class GeneralFold(Fold):
                   r.met_any_bits, r.met_same, r.reset_bits, r.count, r.key, r.after_ms, r.deadline_from,
                   r.rule.met_any_time)
         self.keeps_earlier = r.rule.met_any_time
-        self.awaiting: list[Instance] = []
+        self.blank = self   # as SimpleFold's
+        self.awaiting: tuple[Instance, ...] = ()
         self.keyed: dict[object, Instance] = {}     # keyed rules: every instance, by key value
         self.closed = False
         self.closer: Entry | None = None
@@ -240,11 +248,11 @@ class GeneralFold(Fold):
             if awaiting:
                 if m & cancel_bits:
                     ended = [i.ended(CANCEL, e) for i in awaiting]
-                    awaiting = []
+                    awaiting = ()
                 elif m & met_bits:
                     if m & met_any:
                         ended = [i.ended(MET, e) for i in awaiting]
-                        awaiting = []
+                        awaiting = ()
                     else:
                         fields = e[3] or {}
                         for bits, name in met_same:
@@ -256,7 +264,7 @@ class GeneralFold(Fold):
                                         ended.append(i.ended(MET, e))
                                     else:
                                         still.append(i)
-                                awaiting = still
+                                awaiting = tuple(still)
             if ended:
                 if key is not None and not own_keyed:
                     keyed, own_keyed = dict(keyed), True
@@ -291,7 +299,7 @@ class GeneralFold(Fold):
                             if not own_keyed:
                                 keyed, own_keyed = dict(keyed), True
                             keyed[value] = touched[value] = moved
-                            awaiting = [moved if i is old else i for i in awaiting]
+                            awaiting = tuple(moved if i is old else i for i in awaiting)
                 if anchor is not None:
                     inst = None
                     if closed:
@@ -306,7 +314,7 @@ class GeneralFold(Fold):
                             if hit is not None:
                                 inst = inst.ended(MET, hit)
                             else:
-                                awaiting = [*awaiting, inst]
+                                awaiting = (*awaiting, inst)
                     if inst is not None:
                         touched[anchor] = inst
                         if key is not None:
@@ -315,20 +323,23 @@ class GeneralFold(Fold):
                             keyed[anchor] = inst
             if any_time and m & met_bits:
                 earlier_met, earlier_same = _remember(earlier_met, earlier_same, e, m, met_any, met_same)
-        new = GeneralFold.__new__(GeneralFold)
-        new.p, new.keeps_earlier = self.p, self.keeps_earlier
-        new.awaiting, new.keyed, new.closed, new.closer, new.run, new.counted = (
-            awaiting, keyed, closed, closer, run, counted)
-        new.earlier_met, new.earlier_same = earlier_met, earlier_same
+        if not (awaiting or keyed or closed or counted or earlier_met or earlier_same):
+            new = self.blank   # `run` is only read while counting, the closer while closed
+        else:
+            new = GeneralFold.__new__(GeneralFold)
+            new.p, new.blank, new.keeps_earlier = self.p, self.blank, self.keeps_earlier
+            new.awaiting, new.keyed, new.closed, new.closer, new.run, new.counted = (
+                awaiting, keyed, closed, closer, run, counted)
+            new.earlier_met, new.earlier_same = earlier_met, earlier_same
         for i in awaiting:
             touched[i.anchor] = i
         return new, [i for i in touched.values()
                      if i.end is None or i.end[0] > i.deadline or i.anchor in emitted]
 
 
-def _met_same(awaiting: list[Instance], e: Entry, m: int,  # noqa: PLR0917  hot path
+def _met_same(awaiting: tuple[Instance, ...], e: Entry, m: int,  # noqa: PLR0917  hot path
               met_same: tuple[tuple[int, str], ...], found: list[Instance],
-              emitted: Collection[str]) -> list[Instance]:
+              emitted: Collection[str]) -> tuple[Instance, ...]:
     fields = e[3] or {}
     t = e[0]
     for bits, name in met_same:
@@ -341,7 +352,7 @@ def _met_same(awaiting: list[Instance], e: Entry, m: int,  # noqa: PLR0917  hot 
                         found.append(a.ended(MET, e))
                 else:
                     still.append(a)
-            awaiting = still
+            awaiting = tuple(still)
     return awaiting
 
 

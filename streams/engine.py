@@ -50,7 +50,7 @@ from ucwatch.streams.lifecycle import (
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.state import ChildState, Entry, Record
 
-_EMPTY: dict[str, list[Any]] = {}
+_EMPTY: dict[str, Record] = {}
 _EMPTY_RECORDS: dict[str, Record] = {}
 FULL, FEED, WAIT, KEEP = 0, 1, 2, 3
 _LONG_AGO = -(2 ** 62)
@@ -135,7 +135,8 @@ class Engine:
         self.policy = policy
         self.resume = resume
         self._c = CompiledPolicy(policy)
-        # folds are never changed in place, so every new child can start from the same ones
+        # folds are never changed in place, so every child and every pass over a whole
+        # history can start from the same ones
         self._empty_folds = tuple(new_fold(r, self._c.close_bits, self._c.reopen_bits) for r in self._c.rules)
 
     def sources(self, rule: str) -> tuple[str, ...]:
@@ -283,7 +284,7 @@ class Engine:
                 fold = old_folds[r.index]  # type: ignore[index]
                 found = list(fold.awaiting)
             else:
-                fold, found = new_fold(r, c.close_bits, c.reopen_bits).fed(history, emitted)
+                fold, found = self._empty_folds[r.index].fed(history, emitted)
             if len(found) > 1:
                 found.sort(key=start_order)
             folds[r.index] = fold
@@ -364,9 +365,9 @@ class Engine:
                 "reason": reason_text(reason, r), "start_event_id": start_event_id, "basis": basis,
                 "sequence": sequence}))
         _, status_, severity, fired_at, _ = items[-1]
-        return [the_id, status_, severity, sequence, episode, start_event_id,
+        return (the_id, status_, severity, sequence, episode, start_event_id,
                 r.rule.contact_status if status_ == OPEN else None,
-                fired_at if status_ in ENDED else None]
+                fired_at if status_ in ENDED else None)
 
     @staticmethod
     def _notify_alert(child_id: str, r: CompiledRule, record: Record, items: list[Change],  # noqa: PLR0917
@@ -418,7 +419,7 @@ class Engine:
                     changes.append(AlertChange(rec[0], state.child_id, rule, ended, ended, rec[2],
                                                rec[4], now, f"rule {rule} is no longer in the policy",
                                                rec[5], "", sequence))
-                    kept[anchor] = [rec[0], ended, rec[2], sequence, rec[4], rec[5], None, None]
+                    kept[anchor] = (rec[0], ended, rec[2], sequence, rec[4], rec[5], None, None)
                 else:
                     kept[anchor] = rec
             alerts[rule] = kept

@@ -57,6 +57,7 @@ status as if every event had arrived on time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ucwatch.streams.compiled import CompiledRule
@@ -124,7 +125,7 @@ def timeline(inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], i
     return out, wake
 
 
-def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  # noqa: PLR0911, PLR0917  a return per case; hot path
+def advance(record: Sequence[Any] | None, inst: Instance | None, kind: int | None,  # noqa: PLR0911, PLR0917  a return per case; hot path
             r: CompiledRule, now: int, hold: tuple[str, int | None] | None = None,
             ) -> tuple[list[Change], int | None]:
     """`hold`: why a due instance must wait, and when to look again (case 11); the engine
@@ -161,7 +162,7 @@ def advance(record: list[Any] | None, inst: Instance | None, kind: int | None,  
     return [], wake
 
 
-def _held(record: list[Any], inst: Instance | None, kind: int | None, r: CompiledRule, now: int,  # noqa: PLR0917
+def _held(record: Sequence[Any], inst: Instance | None, kind: int | None, r: CompiledRule, now: int,  # noqa: PLR0917
           hold: tuple[str, int | None] | None) -> tuple[list[Change], int | None]:
     if kind == DUE:
         if hold is not None:
@@ -179,7 +180,7 @@ def _held(record: list[Any], inst: Instance | None, kind: int | None, r: Compile
     return [(WITHDRAWN, WITHDRAWN, record[2], now, text)], wake                  # case 13
 
 
-def _due_again(record: list[Any], inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], int | None]:
+def _due_again(record: Sequence[Any], inst: Instance, r: CompiledRule, now: int) -> tuple[list[Change], int | None]:
     """Cases 3 (an open alert that ended after its deadline), 7, 8 and 10."""
     status, severity = record[1], record[2]
     items, wake = timeline(inst, r, now)
@@ -196,7 +197,7 @@ def _due_again(record: list[Any], inst: Instance, r: CompiledRule, now: int) -> 
     return _ended_earlier(record, items[-1], r), None               # case 10
 
 
-def _withdrawn(record: list[Any], inst: Instance, kind: int, severity: str, *, now: int,
+def _withdrawn(record: Sequence[Any], inst: Instance, kind: int, severity: str, *, now: int,
                status: str) -> list[Change]:
     """An emitted alert that the history no longer holds due at the deadline it was raised
     for (record[4]): its follow-up or a closure came in time for the present deadline, or
@@ -236,7 +237,7 @@ def _redated(inst: Instance, r: CompiledRule, now: int, raised_for: int) -> tupl
     return items, wake
 
 
-def _ended_earlier(record: list[Any], end: Change, r: CompiledRule) -> list[Change]:
+def _ended_earlier(record: Sequence[Any], end: Change, r: CompiledRule) -> list[Change]:
     """Case 10: the end the history gives, if it came before the end emitted (record[7],
     absent in older states) or before an escalation that was emitted."""
     change, status_, severity, at, reason = end

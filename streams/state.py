@@ -5,8 +5,8 @@ the history each time (derive.py), so late and out-of-order events need no speci
 
     history    every distinct event as (occurred_at, event_id, event_type, kept fields,
                matcher mask), sorted by (occurred_at, event_id): event time, not arrival
-    alerts     rule -> anchor -> [alert_id, status, severity, sequence, deadline_ms,
-               start_event_id, contact_status, ended_at_ms]: the last change emitted per
+    alerts     rule -> anchor -> (alert_id, status, severity, sequence, deadline_ms,
+               start_event_id, contact_status, ended_at_ms): the last change emitted per
                alert (ended_at_ms: when a RESOLVED or CANCELLED one ended, by event time;
                absent in states written before it was kept); an expectation never emitted
                has no record
@@ -26,8 +26,10 @@ from typing import Any
 
 Entry = tuple[int, str, str, "dict[str, Any] | None", int]
 """(occurred_at_ms, event_id, event_type, kept fields or None, matcher mask)"""
-Record = list[Any]
-"""[alert_id, status, severity, sequence, deadline_ms, start_event_id, contact_status, ended_at_ms]"""
+Record = tuple[Any, ...]
+"""(alert_id, status, severity, sequence, deadline_ms, start_event_id, contact_status,
+ended_at_ms): a tuple, since one of strings and ints leaves the cyclic collector's lists
+after its first pass (a list never does)"""
 
 FORMAT = 1
 
@@ -143,7 +145,7 @@ class ChildState:
             raise ValueError(f"child state format {data.get('v')!r} is not {FORMAT}")
         return cls(data["child_id"], data["policy"], now_ms=data["now"],
                    history=tuple((e[0], e[1], e[2], e[3], e[4]) for e in data["events"]),
-                   alerts={rule: {anchor: list(rec) for anchor, rec in records.items()}
+                   alerts={rule: {anchor: tuple(rec) for anchor, rec in records.items()}
                            for rule, records in data["alerts"].items()},
                    wakeups=dict(data["wake"]), sent=tuple(data["sent"]),
                    last_contact_ms=data["contact"])

@@ -119,9 +119,10 @@ def _unpack_state(data: bytes) -> dict[str, Any]:
         fields = msgpack.unpackb(memoryview(data)[1:], use_list=False, ext_hook=_ext)
         partition, child_id, policy, now_ms, history, alerts, wakeups, sent, contact = fields
         entries: tuple[Entry, ...] = history
+        if not isinstance(alerts, dict):
+            raise TypeError(f"its alerts are a {type(alerts).__name__}, not a map")
         state = ChildState(child_id, policy, now_ms, entries,
-                           {rule: {anchor: list(record) for anchor, record in records.items()}
-                            for rule, records in alerts.items()},
+                           alerts,   # msgpack gives its records as tuples already (use_list=False)
                            dict(wakeups), sent, contact)
     except StateRowError:
         raise

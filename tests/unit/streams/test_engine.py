@@ -3,6 +3,7 @@ determinism, persistence, errors, and the policy changing under a stored state."
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import re
@@ -534,3 +535,32 @@ def test_state_is_compact(history: list[dict]) -> None:
     sizes = sorted(len(json.dumps(s.to_dict())) for s in states.values())
     events = sorted(s.events_seen for s in states.values())
     assert sizes[len(sizes) // 2] < 160 * events[len(events) // 2] + 1500
+
+
+def test_rules_that_await_nothing_share_one_fold_across_children(history: list[dict]) -> None:
+    """A rule's pass that ends with nothing pending (no instance waiting, no case closed, no
+    run counted) hands back the fold it began from, so children share it instead of each
+    keeping objects of its own for every rule it ever touched (streams/derive.py)."""
+    _, _, states = outputs(Engine(default_policy()), arrivals(history))
+    settled: dict[int, set[int]] = {}
+    for state in states.values():
+        assert state.folds is not None
+        for index, fold in enumerate(state.folds):
+            if fold is not None and not (fold.awaiting or getattr(fold, "closed", False)
+                                         or getattr(fold, "keyed", None) or getattr(fold, "counted", 0)
+                                         or fold.earlier_met or fold.earlier_same):  # type: ignore[attr-defined]
+                settled.setdefault(index, set()).add(id(fold))
+    assert settled, "no child settled any rule: the history proves nothing"
+    assert all(len(ids) == 1 for ids in settled.values()), {i: len(ids) for i, ids in settled.items()}
+
+
+def test_a_settled_state_leaves_the_collectors_lists(history: list[dict]) -> None:
+    """Alert records are tuples of strings and ints, so the cyclic collector stops tracking
+    them after one pass; a list would stay tracked, and walked, for as long as it lives."""
+    _, _, states = outputs(Engine(default_policy()), arrivals(history))
+    records = [rec for state in states.values() for by_anchor in state.alerts.values() for rec in by_anchor.values()]
+    assert records, "no alert in the history: nothing to check"
+    gc.collect()
+    assert not any(gc.is_tracked(rec) for rec in records)
+    assert not any(gc.is_tracked(fold.awaiting) for state in states.values() for fold in state.folds or ()
+                   if fold is not None and not fold.awaiting)

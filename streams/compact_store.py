@@ -62,6 +62,13 @@ class CompactMemoryStore(SerializedStore):  # type: ignore[type-arg]  # faust's 
     def _iteritems(self) -> Iterator[tuple[bytes, bytes]]:
         yield from self._rows.items()
 
+    def items_of(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """The rows of one partition, as bytes."""
+        rows = self._rows
+        for key, owner in self._partition_of.items():
+            if owner == partition:
+                yield key, rows[key]
+
     def _size(self) -> int:
         return len(self._rows)
 

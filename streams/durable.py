@@ -61,6 +61,7 @@ from faust.types import TP
 
 from ucwatch.core.exit_codes import ExitCode
 from ucwatch.streams.batch_producer import BatchProducer
+from ucwatch.streams.compact_store import CompactMemoryStore
 from ucwatch.streams.processor import Writes
 from ucwatch.streams.state_codec import dumps_row
 from ucwatch.streams.table_codec import ROW_SERIALIZER
@@ -138,6 +139,21 @@ class DurableTable(faust.Table[str, Any]):
         for (topic, partition), offset in (await self._producer.confirm(what, timeout_s)).items():
             if topic == name:
                 self._acknowledged[partition] = max(self._acknowledged.get(partition, -1), offset)
+
+    def rows_of(self, partition: int) -> Iterator[tuple[str, Any]]:
+        """The rows the local store holds for one partition, each decoded once. A processor
+        starting on a partition rebuilds its timers from them; faust's `items()` would decode
+        every partition's rows for each (at national scale, some 228,000 rows per worker)."""
+        store: Any = self.data   # faust types it as StoreT, which names none of the private reads below
+        if isinstance(store, CompactMemoryStore):
+            raw: Iterator[tuple[bytes, bytes]] = store.items_of(partition)
+        elif hasattr(store, "_db_for_partition"):   # faust's RocksDB store: a database per partition
+            raw = store._visible_items(store._db_for_partition(partition))
+        else:   # faust's memory store: objects, of every partition
+            yield from ((key, row) for key, row in self.items() if row and row.get("p") == partition)
+            return
+        for key, value in raw:
+            yield store._decode_key(key), store._decode_value(value)
 
     def store_locally(self, writes: Mapping[str, Any], event: Any) -> None:
         """The store half of `table[key] = value` (for RocksDB, the bytes `send` made: a row

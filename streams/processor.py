@@ -258,6 +258,10 @@ class PartitionProcessor:
         heapq.heapify(self._timers)
 
     def _children(self) -> Iterator[tuple[str, Any]]:
-        for key, value in self._store.items():
+        # The worker's table lists one partition's rows (`DurableTable.rows_of`): through
+        # items(), each of a worker's processors would decode every partition's rows.
+        rows_of = getattr(self._store, "rows_of", None)
+        rows = rows_of(self.partition) if rows_of is not None else self._store.items()
+        for key, value in rows:
             if value and value.get("p") == self.partition and not key.startswith(CLOCK_KEY_PREFIX):
                 yield key, value

@@ -11,6 +11,7 @@ from typing import Any
 import faust
 import pytest
 from faust.events import Event
+from faust.exceptions import ValueDecodeError
 from faust.types import TP
 from faust.types.tuples import Message
 
@@ -80,6 +81,38 @@ def test_a_processor_rebuilds_its_partition_from_the_store(table: Any) -> None:
     assert processor.clock_ms == T0
     outputs = processor.on_tick(T0 + 400 * DAY)
     assert {key for key, _ in outputs.alerts} == {mine.child_id}
+
+
+def test_a_processor_reads_only_the_rows_of_its_own_partition(table: Any) -> None:
+    """A worker starts a processor per partition; each decodes its own partition's rows
+    only, never every row of the table (here another partition's row cannot be decoded at
+    all, and partition 0 starts regardless)."""
+    engine = Engine(default_policy())
+    mine = released_child(engine, 1)
+    restore(table,
+            changelog_record(table, 0, mine.child_id, dumps_row({"p": 0, "s": mine})),
+            changelog_record(table, 0, "__clock__:0", dumps_row({"p": 0, "clock_ms": T0})),
+            changelog_record(table, 1, "SYN-CH-000000002", b"\x01not a state"))
+    assert {key for key, _ in table.rows_of(0)} == {mine.child_id, "__clock__:0"}
+    with pytest.raises(ValueDecodeError, match="cannot be read"):
+        list(table.rows_of(1))
+    processor = PartitionProcessor(engine, table, 0)
+    assert {key for key, _ in processor.on_tick(T0 + 400 * DAY).alerts} == {mine.child_id}
+
+
+def test_the_rocksdb_store_gives_one_partitions_rows_too(tmp_path: Any) -> None:
+    """The worker's default store keeps a database per partition; `rows_of` reads only
+    the partition's own."""
+    app = faust.App("rows-of-test", broker="kafka://127.0.0.1:1", store="rocksdb://", web_enabled=False,
+                    Table=DurableTable, datadir=str(tmp_path))
+    rocksdb_table = app.Table("children", partitions=2, key_type=str, value_type=Rows, default=None)
+    engine = Engine(default_policy())
+    mine, theirs = released_child(engine, 1), released_child(engine, 2)
+    restore(rocksdb_table,
+            changelog_record(rocksdb_table, 0, mine.child_id, dumps_row({"p": 0, "s": mine})),
+            changelog_record(rocksdb_table, 1, theirs.child_id, dumps_row({"p": 1, "s": theirs})))
+    assert [(key, row["s"].to_dict()) for key, row in rocksdb_table.rows_of(0)] == [(mine.child_id, mine.to_dict())]
+    assert [key for key, _ in rocksdb_table.rows_of(1)] == [theirs.child_id]
 
 
 def test_a_tombstone_removes_the_row(table: Any) -> None:

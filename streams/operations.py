@@ -164,9 +164,13 @@ class WorkerOperations:
         recovery = self._app.tables.recovery  # type: ignore[attr-defined]  # TableManager's, not in TableManagerT
         read = (tuple(sorted(recovery.active_offsets.items())), tuple(sorted(recovery.standby_offsets.items())))
         stalled = self._stalls.observe(self._lag.positions, read)
-        # the table's recovery, per changelog partition: (last offset read, last offset to read)
+        # the table's recovery, per changelog partition: (last offset read, last offset to read).
+        # While Kafka does not answer, a recovery cannot read and is not stalled: its grace
+        # starts again once Kafka answers (seen in CI: an outage that began during a
+        # recovery ended the worker after 15 s).
         reading = {(tp.topic, tp.partition): (recovery.active_offsets.get(tp), highwater)
-                   for tp, highwater in recovery.active_highwaters.items()} if recovery.in_recovery else {}
+                   for tp, highwater in recovery.active_highwaters.items()
+                   } if recovery.in_recovery and self._lag.answering else {}
         stalled += self._recovery_stalls.observe(
             {tp: (offset, highwater) for tp, (offset, highwater) in reading.items()
              if offset is not None and highwater is not None}, None)

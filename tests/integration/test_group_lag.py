@@ -4,6 +4,7 @@ the workers' lag gauge and their stall watch (streams/stall_watch.py) read."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -46,9 +47,28 @@ def test_positions_are_the_committed_offset_or_the_start_and_the_end_of_each_par
     gauge = Gauge("lag", "test", ["topic", "partition"], registry=CollectorRegistry())
     lag = GroupLag(settings, group, gauge, lambda: held)
     try:
+        assert not lag.answering, "nothing measured yet"
         assert lag.measure() == {(topic, 0): 3, (topic, 1): 3}
+        assert lag.answering
         assert lag.positions == {(topic, 0): (2, 5), (topic, 1): (0, 3)}  # nothing committed: from the start
         held = []
         assert lag.measure() == {} and lag.positions == {}
+    finally:
+        lag.close()
+
+
+def test_a_lag_monitor_whose_kafka_does_not_answer_says_so(settings: Settings) -> None:
+    """The stall watch reads `answering` so that a broker outage during a table recovery is
+    not taken for a stalled recovery (streams/operations.py)."""
+    gone = replace(settings, kafka=replace(settings.kafka, bootstrap="127.0.0.1:1"))
+    gauge = Gauge("lag", "test", ["topic", "partition"], registry=CollectorRegistry())
+    lag = GroupLag(gone, "nobody", gauge, lambda: [(settings.topics.lifecycle.name, 0)], every_s=0.1)
+    lag.answering = True   # as after a measurement, before the outage
+    lag.start()
+    try:
+        deadline = time.monotonic() + 30
+        while lag.answering and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not lag.answering and lag.positions == {}
     finally:
         lag.close()

@@ -45,6 +45,8 @@ class GroupLag:
         self.positions: dict[tuple[str, int], tuple[int, int]] = {}
         """The last measurement: per partition held, (the group's position, the partition's
         end); empty while Kafka does not answer. Replaced whole, so another thread may read it."""
+        self.answering = False
+        """Whether Kafka answered the last measurement (False before the first)."""
 
     def start(self) -> GroupLag:
         self._thread.start()
@@ -69,6 +71,7 @@ class GroupLag:
             low, high = self._consumer.get_watermark_offsets(tp, timeout=REQUEST_TIMEOUT_S)
             positions[(tp.topic, tp.partition)] = (tp.offset if tp.offset >= 0 else low, high)
         self.positions = positions
+        self.answering = True
         return {partition: max(high - position, 0) for partition, (position, high) in positions.items()}
 
     def _run(self) -> None:
@@ -78,6 +81,7 @@ class GroupLag:
                 lags = self.measure()
             except KafkaException as exc:
                 self.positions = {}
+                self.answering = False
                 if not failing:
                     log.warning("consumer lag not measured (%s); trying again every %.0f s", kafka_reason(exc),
                                 self._every_s)

@@ -5,6 +5,11 @@
 - A consumer that failed for good (a fatal librdkafka error, e.g. a static member fenced by
   its own rejoin after an outage) is replaced by a new one from the factory; the sink is
   told its partitions are lost, and forms their uncommitted batches again from the ledger.
+- So is a consumer that the group assigns nothing for `sink.rejoin_wait_s` after it
+  subscribed or lost its partitions, while Kafka answers: a static member whose session
+  expired during a broker outage can stay out of the group for good without any error
+  (librdkafka #3437, seen in this project's broker-restart test). The wait starts again
+  whenever Kafka does not answer, and doubles with each replacement.
 - Kafka's client-level errors (an unreachable broker is reported about twenty times a
   second) become one log line when they begin and one when Kafka answers again.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -29,13 +35,18 @@ log = logging.getLogger("ucwatch.sink")
 
 COMMITTED_TIMEOUT_S = 10.0
 RENEW_DELAY_S = 1.0
+REJOIN_CHECK_S = 5.0
+"""How often an overdue rejoin asks Kafka whether it answers."""
+REJOIN_WAIT_MAX_S = 600.0
+METADATA_TIMEOUT_S = 2.0
 
 Rebalance = Callable[[list[TopicPartition]], None]
 
 
 class GroupConsumer:
     def __init__(self, kafka: KafkaClients, topics: list[str], *, on_assign: Rebalance, on_revoke: Rebalance,
-                 on_lost: Rebalance, stop: threading.Event) -> None:
+                 on_lost: Rebalance, stop: threading.Event, rejoin_wait_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._kafka = kafka
         self._topics = topics
         self._on_assign, self._on_revoke, self._on_lost = on_assign, on_revoke, on_lost
@@ -43,17 +54,22 @@ class GroupConsumer:
         self.condition = Condition("Kafka", log)
         self._fatal: KafkaError | None = None
         self.renewed = 0
+        self._clock = clock
+        self._rejoin_wait_s = self._first_rejoin_wait_s = rejoin_wait_s
+        self._unassigned_since: float | None = None
+        """When this consumer started waiting for an assignment; None while it has one."""
+        self._next_rejoin_check = 0.0
         self._consumer = kafka.consumer(self._on_commit, self._on_error)
         self.committer = Committer(self._consumer)
 
     def subscribe(self) -> None:
-        self._consumer.subscribe(self._topics, on_assign=lambda _, tps: self._on_assign(tps),
-                                 on_revoke=lambda _, tps: self._on_revoke(tps),
-                                 on_lost=lambda _, tps: self._on_lost(tps))
+        self._unassigned_since = self._clock()
+        self._consumer.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked,
+                                 on_lost=self._lost)
 
     def consume(self, count: int, timeout_s: float) -> list[Any]:
         """The next records (and partition-end events); rebalances are served meanwhile."""
-        if self._fatal is None:
+        if self._fatal is None and not self._rejoin_overdue():
             try:
                 return list(self._consumer.consume(count, timeout_s))
             except KafkaException as exc:
@@ -88,6 +104,34 @@ class GroupConsumer:
         """A fatal error reported with a record: the next `consume` starts a new consumer."""
         self._fatal = error
 
+    def _assigned(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._unassigned_since = None
+        self._rejoin_wait_s = self._first_rejoin_wait_s
+        self._on_assign(partitions)
+
+    def _revoked(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._unassigned_since = self._clock()
+        self._on_revoke(partitions)
+
+    def _lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._unassigned_since = self._clock()
+        self._on_lost(partitions)
+
+    def _rejoin_overdue(self) -> bool:
+        """No assignment for longer than the wait, and Kafka answers (while it does not, no
+        rejoin can complete, so the wait starts again)."""
+        now = self._clock()
+        if self._unassigned_since is None or now - self._unassigned_since < self._rejoin_wait_s \
+                or now < self._next_rejoin_check:
+            return False
+        self._next_rejoin_check = now + min(REJOIN_CHECK_S, self._rejoin_wait_s)
+        try:
+            self._consumer.list_topics(timeout=METADATA_TIMEOUT_S)
+        except KafkaException:
+            self._unassigned_since = self._clock()
+            return False
+        return True
+
     def _on_commit(self, error: Any, partitions: list[Any]) -> None:
         self.committer.on_commit(error, partitions)
         if error is None:
@@ -101,8 +145,12 @@ class GroupConsumer:
 
     def _renew(self) -> None:
         error, self._fatal = self._fatal, None
-        log.error("the Kafka consumer failed for good (%s); starting a new one",
-                  error.str() if error is not None else "fatal error")
+        if error is not None:
+            log.error("the Kafka consumer failed for good (%s); starting a new one", error.str())
+        else:
+            log.error("the consumer group has assigned this consumer nothing for %.0f s while Kafka answers; "
+                      "starting a new consumer", self._clock() - (self._unassigned_since or 0.0))
+            self._rejoin_wait_s = min(self._rejoin_wait_s * 2, REJOIN_WAIT_MAX_S)
         try:
             held = list(self._consumer.assignment())
         except (KafkaException, RuntimeError):

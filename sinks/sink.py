@@ -117,7 +117,8 @@ class Sink:
         self._stop = stop or threading.Event()
         self._clickhouse = Condition("ClickHouse", log)
         self._group = GroupConsumer(kafka, list(self._targets), on_assign=self._on_assign,
-                                    on_revoke=self._on_revoke, on_lost=self._on_lost, stop=self._stop)
+                                    on_revoke=self._on_revoke, on_lost=self._on_lost, stop=self._stop,
+                                    rejoin_wait_s=settings.sink.rejoin_wait_s)
         self._letters = DeadLetters(kafka.deadletter_producer(), settings.topics.deadletter.name)
         self._rows = RecordRows(self._targets, self._letters, decoder or default_decoder(settings))
         self._partitions: dict[Key, PartitionBatches] = {}

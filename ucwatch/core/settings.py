@@ -118,6 +118,10 @@ class SinkSettings:
     at once, without a rebalance. Give each sink process its own; empty: dynamic membership."""
     session_timeout_ms: int = 10_000
     """How soon a dead sink's partitions go to another member of the group."""
+    rejoin_wait_s: float = 30.0
+    """A consumer the group assigns nothing for this long after it subscribed or lost its
+    partitions, while Kafka answers, is replaced by a new one (librdkafka #3437: a static
+    member can stay out of its group for good after its session expired)."""
     batch_rows: int = 50_000
     """A partition's batch is written once it holds this many records..."""
     batch_seconds: float = 2.0

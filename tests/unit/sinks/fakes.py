@@ -70,6 +70,9 @@ class FakeBroker:
     commit_generations: list[int] = field(default_factory=list)
     """For each commit sent, how many assignments its consumer had received by then."""
     deadletters: list[bytes] = field(default_factory=list)
+    answering: bool = True
+    """False: metadata requests fail, as while the broker is down."""
+    metadata_requests: int = 0
 
     def produce(self, topic: str, partition: int, value: bytes | None, key: bytes | None = None) -> int:
         tp = (topic, partition)
@@ -101,6 +104,7 @@ class FakeConsumer:
         self.generation = 0
         self.fatal_pending = False
         self.fatal_at_poll: int | None = None
+        self.lost_for_good_at_poll: int | None = None
 
     # what the sink calls
     def subscribe(self, topics: list[str], *, on_assign: Any, on_revoke: Any, on_lost: Any) -> None:
@@ -112,6 +116,8 @@ class FakeConsumer:
         reports, self._reports = self._reports, []
         for error, partitions in reports:
             self._on_commit(error, partitions)
+        if self.polls == self.lost_for_good_at_poll:
+            self.lose_assignment(assign_again=False)
         while self._events:
             event = self._events.pop(0)
             if event == "lose":
@@ -168,6 +174,12 @@ class FakeConsumer:
             return
         self._reports.append((error, [TopicPartition(t, p, o) for (t, p), o in sent.items()]))
 
+    def list_topics(self, *, timeout: float) -> object:
+        self.broker.metadata_requests += 1
+        if not self.broker.answering:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down (fake)"))
+        return object()
+
     def close(self) -> None:
         if self._positions and not self.closed:
             self._callbacks["revoke"](self, self.assignment())
@@ -179,9 +191,10 @@ class FakeConsumer:
         """A fatal error, e.g. this static member fenced by its own rejoin after an outage."""
         self.fatal_pending = True
 
-    def lose_assignment(self) -> None:
-        """The group takes the partitions back (a session timeout) and gives them again."""
-        self._events += ["lose", "assign"]
+    def lose_assignment(self, *, assign_again: bool = True) -> None:
+        """The group takes the partitions back (a session timeout) and gives them again, or
+        never does (librdkafka #3437: a static member whose session expired)."""
+        self._events += ["lose", "assign"] if assign_again else ["lose"]
 
 
 class FakeProducer:
@@ -221,11 +234,15 @@ class FakeKafka:
         self.producer = FakeProducer(broker)
         self.first_consumer_fails_at_poll: int | None = None
         """The first consumer gets a fatal error on this poll (a fenced static member)."""
+        self.first_consumer_lost_for_good_at_poll: int | None = None
+        """The group takes the first consumer's partitions back on this poll and never
+        assigns it anything again."""
 
     def consumer(self, on_commit: Callable[..., None], on_error: Callable[..., None]) -> FakeConsumer:
         self.consumers.append(FakeConsumer(self.broker, on_commit, on_error))
         if len(self.consumers) == 1:
             self.consumers[0].fatal_at_poll = self.first_consumer_fails_at_poll
+            self.consumers[0].lost_for_good_at_poll = self.first_consumer_lost_for_good_at_poll
         return self.consumers[-1]
 
     def deadletter_producer(self) -> FakeProducer:

@@ -146,6 +146,52 @@ def test_a_consumer_that_fails_for_good_is_replaced_and_every_record_lands_once(
     assert store.landed("notifications") == expected(settings, broker)
 
 
+def test_a_consumer_the_group_never_assigns_again_is_replaced_and_every_record_lands_once() -> None:
+    """Seen after a broker restart (librdkafka #3437): a static member's session expired and
+    the consumer never joined again, without any error, so the sink held nothing for good."""
+    settings = dataclasses.replace(sink_settings(), sink=SinkSettings(batch_rows=4, batch_seconds=0.05,
+                                                                      rejoin_wait_s=0.3))
+    broker, store = broker_for(settings), FakeStore()
+    publish_notifications(settings, broker, 40)
+    kafka = FakeKafka(broker)
+    kafka.first_consumer_lost_for_good_at_poll = 3  # after a batch landed
+    sink = Sink(settings, store, kafka)
+    outcome: dict[str, object] = {}
+    runner = threading.Thread(target=lambda: outcome.update(stats=sink.run(until_caught_up=True)), daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the sink stayed without partitions"
+    assert len(kafka.consumers) == 2 and kafka.consumers[0].closed and broker.metadata_requests >= 1
+    assert store.landed("notifications") == expected(settings, broker)
+    topic = settings.topics.notifications.name
+    assert {k: v for k, v in broker.committed.items() if k[0] == topic} == ends(broker, topic)
+
+
+def test_while_kafka_does_not_answer_a_consumer_without_partitions_is_kept() -> None:
+    """No rejoin can complete while the broker is down, so replacing the consumer would only
+    churn: it is replaced once Kafka has answered for the whole wait and still nothing came."""
+    settings = dataclasses.replace(sink_settings(), sink=SinkSettings(batch_rows=4, batch_seconds=0.05,
+                                                                      rejoin_wait_s=0.3))
+    broker, store = broker_for(settings), FakeStore()
+    publish_notifications(settings, broker, 12)
+    broker.answering = False
+    kafka = FakeKafka(broker)
+    kafka.first_consumer_lost_for_good_at_poll = 3
+    sink = Sink(settings, store, kafka)
+    runner = threading.Thread(target=lambda: sink.run(until_caught_up=True), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 10
+    while broker.metadata_requests < 3:  # asked at least three times, each time no answer
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert len(kafka.consumers) == 1
+    broker.answering = True
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the sink stayed without partitions after Kafka answered"
+    assert len(kafka.consumers) == 2
+    assert store.landed("notifications") == expected(settings, broker)
+
+
 def test_after_a_refused_commit_nothing_is_committed_until_assigned_again() -> None:
     settings = sink_settings(batch_rows=2)
     broker, store = broker_for(settings), FakeStore()

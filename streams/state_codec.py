@@ -119,8 +119,10 @@ def _unpack_state(data: bytes) -> dict[str, Any]:
         fields = msgpack.unpackb(memoryview(data)[1:], use_list=False, ext_hook=_ext)
         partition, child_id, policy, now_ms, history, alerts, wakeups, sent, contact = fields
         entries: tuple[Entry, ...] = history
-        if not isinstance(alerts, dict):
-            raise TypeError(f"its alerts are a {type(alerts).__name__}, not a map")
+        if not isinstance(alerts, dict) or not all(
+                isinstance(records, dict) and all(isinstance(record, tuple) for record in records.values())
+                for records in alerts.values()):
+            raise TypeError("its alerts are not a map of rule to a map of anchor to record")
         state = ChildState(child_id, policy, now_ms, entries,
                            alerts,   # msgpack gives its records as tuples already (use_list=False)
                            dict(wakeups), sent, contact)

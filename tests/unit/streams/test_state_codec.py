@@ -120,6 +120,15 @@ def test_a_row_of_no_known_layout_is_refused_clearly(data: bytes) -> None:
         loads_row(data)
 
 
+@pytest.mark.parametrize("alerts", [[], {"WHEREABOUTS_UNKNOWN": []}, {"WHEREABOUTS_UNKNOWN": {"a": 3}},
+                                    {"WHEREABOUTS_UNKNOWN": {"a": {"open": True}}}])
+def test_a_compact_row_whose_alerts_are_malformed_is_refused_at_decode(alerts: object) -> None:
+    """Refused as a row, with the layout named, rather than failing later in the engine."""
+    data = COMPACT + msgpack.packb((0, "SYN-CH-000000001", "fp", T0, (), alerts, {}, (), None))
+    with pytest.raises(StateRowError, match="alerts are not a map"):
+        loads_row(data)
+
+
 def test_the_processor_restores_its_partition_from_rows_of_either_layout() -> None:
     """A store holding old JSON rows and new compact ones: timers and states as before."""
     engine = Engine(default_policy())

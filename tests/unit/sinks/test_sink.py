@@ -127,6 +127,18 @@ def test_a_commit_refused_for_a_lost_membership_is_not_retried_and_the_sink_rejo
     assert broker.commit_generations.count(1) == 1 and set(broker.commit_generations[1:]) == {2}
 
 
+def landing_until_caught_up(sink: Sink) -> threading.Thread:
+    runner = threading.Thread(target=lambda: sink.run(until_caught_up=True), daemon=True)
+    runner.start()
+    return runner
+
+
+def rejoining_soon() -> Settings:
+    """A consumer the group leaves without partitions is replaced after 0.3 s, not 30."""
+    return dataclasses.replace(sink_settings(), sink=SinkSettings(batch_rows=4, batch_seconds=0.05,
+                                                                  rejoin_wait_s=0.3))
+
+
 def test_a_consumer_that_fails_for_good_is_replaced_and_every_record_lands_once() -> None:
     """Seen under load after a broker restart: a static member fenced by its own rejoin. The
     fatal error arrives as a record whose code is _FATAL (its fatal() flag unset); the sink
@@ -136,10 +148,7 @@ def test_a_consumer_that_fails_for_good_is_replaced_and_every_record_lands_once(
     publish_notifications(settings, broker, 12)
     kafka = FakeKafka(broker)
     kafka.first_consumer_fails_at_poll = 1  # right after its assignment, before anything landed
-    sink = Sink(settings, store, kafka)
-    outcome: dict[str, object] = {}
-    runner = threading.Thread(target=lambda: outcome.update(stats=sink.run(until_caught_up=True)), daemon=True)
-    runner.start()
+    runner = landing_until_caught_up(Sink(settings, store, kafka))
     runner.join(timeout=30)
     assert not runner.is_alive(), "the sink went silent after the fatal error"
     assert len(kafka.consumers) == 2 and kafka.consumers[0].closed
@@ -149,16 +158,12 @@ def test_a_consumer_that_fails_for_good_is_replaced_and_every_record_lands_once(
 def test_a_consumer_the_group_never_assigns_again_is_replaced_and_every_record_lands_once() -> None:
     """Seen after a broker restart (librdkafka #3437): a static member's session expired and
     the consumer never joined again, without any error, so the sink held nothing for good."""
-    settings = dataclasses.replace(sink_settings(), sink=SinkSettings(batch_rows=4, batch_seconds=0.05,
-                                                                      rejoin_wait_s=0.3))
+    settings = rejoining_soon()
     broker, store = broker_for(settings), FakeStore()
     publish_notifications(settings, broker, 40)
     kafka = FakeKafka(broker)
     kafka.first_consumer_lost_for_good_at_poll = 3  # after a batch landed
-    sink = Sink(settings, store, kafka)
-    outcome: dict[str, object] = {}
-    runner = threading.Thread(target=lambda: outcome.update(stats=sink.run(until_caught_up=True)), daemon=True)
-    runner.start()
+    runner = landing_until_caught_up(Sink(settings, store, kafka))
     runner.join(timeout=30)
     assert not runner.is_alive(), "the sink stayed without partitions"
     assert len(kafka.consumers) == 2 and kafka.consumers[0].closed and broker.metadata_requests >= 1
@@ -170,16 +175,13 @@ def test_a_consumer_the_group_never_assigns_again_is_replaced_and_every_record_l
 def test_while_kafka_does_not_answer_a_consumer_without_partitions_is_kept() -> None:
     """No rejoin can complete while the broker is down, so replacing the consumer would only
     churn: it is replaced once Kafka has answered for the whole wait and still nothing came."""
-    settings = dataclasses.replace(sink_settings(), sink=SinkSettings(batch_rows=4, batch_seconds=0.05,
-                                                                      rejoin_wait_s=0.3))
+    settings = rejoining_soon()
     broker, store = broker_for(settings), FakeStore()
     publish_notifications(settings, broker, 12)
     broker.answering = False
     kafka = FakeKafka(broker)
     kafka.first_consumer_lost_for_good_at_poll = 3
-    sink = Sink(settings, store, kafka)
-    runner = threading.Thread(target=lambda: sink.run(until_caught_up=True), daemon=True)
-    runner.start()
+    runner = landing_until_caught_up(Sink(settings, store, kafka))
     deadline = time.monotonic() + 10
     while broker.metadata_requests < 3:  # asked at least three times, each time no answer
         assert time.monotonic() < deadline

@@ -161,6 +161,8 @@ class Detector:
         self._engine = Engine(policy)
         self._confirm_timeout_s = confirm_timeout_s
         self.processors: dict[int, PartitionProcessor] = {}
+        self._batch: tuple[int, float, str] | None = None
+        """The batch being written: its records, when it began (monotonic), its step."""
         # mode types handlers with a NamedArg alias that no function satisfies under mypy
         app.on_partitions_revoked.connect(self._forget_partitions)  # type: ignore[arg-type]
 
@@ -178,6 +180,8 @@ class Detector:
         # them; the processors used are kept here because one during the awaits below may
         # clear `processors`, and their pending writes must still be made.
         started, ticks = time.perf_counter(), self._ticks
+        began = time.monotonic()
+        self._batch = (len(events), began, "handling its records")
         used: dict[int, tuple[PartitionProcessor, Any]] = {}
         outputs = Outputs()
         letters: list[tuple[bytes | None, bytes]] = []
@@ -195,11 +199,21 @@ class Detector:
                     message, ContractError("processing_failed", f"{type(exc).__name__}: {exc}"))))
         self._send_outputs(outputs, letters)
         # 1. the batch's alerts, notifications, snapshots and dead letters are on Kafka
+        self._batch = (len(events), began, "waiting for Kafka to acknowledge its outputs")
         await self.producer.confirm("output record(s)", self._confirm_timeout_s)
         # 2. only then the states that record them as sent, confirmed; 3. then the clocks
+        self._batch = (len(events), began, "writing its states and clocks")
         await write_states(self.children, [(processor.drain_writes(), event) for processor, event in used.values()],
                            self._confirm_timeout_s)
+        self._batch = None
         self._metrics.batch(len(events), self._ticks - ticks, len(letters), outputs, time.perf_counter() - started)
+
+    def batch_progress(self) -> str:
+        """Where the batch being written is, for the stall watch's last line."""
+        if self._batch is None:
+            return "no batch in progress"
+        records, began, step = self._batch
+        return f"a batch of {records} record(s) {step} for {time.monotonic() - began:.0f} s"
 
     def clocks(self, partitions: Iterable[int]) -> dict[int, int]:
         """Each partition's log clock (ms): its processor's, else the one stored in the table."""

@@ -60,6 +60,8 @@ class Watched(Protocol):
 
     def send_alert(self, key: str, record: dict[str, Any]) -> Awaitable[Awaitable[Any]]: ...
 
+    def batch_progress(self) -> str: ...
+
 
 class WorkerOperations:
     def __init__(self, app: faust.App, settings: Settings, worker_name: str,
@@ -181,11 +183,12 @@ class WorkerOperations:
                            if (tp.topic, tp.partition) == partition.partition), None)
                 acked = consumer._acked.get(tp) if tp is not None else None  # type: ignore[attr-defined]
                 log.critical("%s (faust: rebalancing %s, in recovery %s, still assigned %s, paused %s, "
-                             "committed %s, lowest acked %s)", partition.describe(), self._app.rebalancing,
-                             self._app.in_recovery, tp is not None,
+                             "committed %s, lowest acked %s; the detector: %s)", partition.describe(),
+                             self._app.rebalancing, self._app.in_recovery, tp is not None,
                              tp in consumer._paused_partitions,  # type: ignore[attr-defined]
                              consumer._committed_offset.get(tp),  # type: ignore[attr-defined]
-                             min(acked) if acked else None)
+                             min(acked) if acked else None,
+                             self._detector.batch_progress() if self._detector is not None else "not attached")
             leave_now(ExitCode.UNDELIVERED)
 
     def _check_commits(self) -> None:

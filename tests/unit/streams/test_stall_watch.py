@@ -87,6 +87,8 @@ def test_the_worker_reports_a_stall_with_what_faust_knows_and_leaves_for_its_sup
     clock = Monotonic()
     watched._stalls = StallWatch(90.0, monotonic=clock)
     watched._lag = SimpleNamespace(positions={TP: (332, 3352)}, answering=True)  # type: ignore[assignment]
+    watched._detector = SimpleNamespace(  # type: ignore[assignment]
+        batch_progress=lambda: "a batch of 7 record(s) waiting for Kafka to acknowledge its outputs for 91 s")
 
     def leave(code: ExitCode) -> None:
         raise SystemExit(code)
@@ -107,6 +109,8 @@ def test_the_worker_reports_a_stall_with_what_faust_knows_and_leaves_for_its_sup
     assert left.value.code == ExitCode.UNDELIVERED
     [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
     assert "partition 2 has not moved for 90 s" in line and "still assigned False" in line, line
+    assert line.endswith("the detector: a batch of 7 record(s) waiting for Kafka to acknowledge its outputs "
+                         "for 91 s)"), line
 
 
 def test_a_table_recovery_that_reads_nothing_more_of_its_changelog_is_a_stall(

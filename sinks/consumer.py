@@ -25,6 +25,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from ucwatch.core.errors import SettingsError
 from ucwatch.core.kafka_admin import kafka_reason
 from ucwatch.core.retry import Backoff, retry
 from ucwatch.sinks.clients import KafkaClients
@@ -45,8 +46,9 @@ Rebalance = Callable[[list[TopicPartition]], None]
 
 class GroupConsumer:
     def __init__(self, kafka: KafkaClients, topics: list[str], *, on_assign: Rebalance, on_revoke: Rebalance,
-                 on_lost: Rebalance, stop: threading.Event, rejoin_wait_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 on_lost: Rebalance, stop: threading.Event, rejoin_wait_s: float) -> None:
+        if not rejoin_wait_s > 0:   # at 0 a consumer would be replaced before the group could answer it
+            raise SettingsError(f"setting sink.rejoin_wait_s must be more than 0 s, not {rejoin_wait_s}")
         self._kafka = kafka
         self._topics = topics
         self._on_assign, self._on_revoke, self._on_lost = on_assign, on_revoke, on_lost
@@ -54,7 +56,6 @@ class GroupConsumer:
         self.condition = Condition("Kafka", log)
         self._fatal: KafkaError | None = None
         self.renewed = 0
-        self._clock = clock
         self._rejoin_wait_s = self._first_rejoin_wait_s = rejoin_wait_s
         self._unassigned_since: float | None = None
         """When this consumer started waiting for an assignment; None while it has one."""
@@ -63,7 +64,7 @@ class GroupConsumer:
         self.committer = Committer(self._consumer)
 
     def subscribe(self) -> None:
-        self._unassigned_since = self._clock()
+        self._unassigned_since = time.monotonic()
         self._consumer.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked,
                                  on_lost=self._lost)
 
@@ -110,17 +111,17 @@ class GroupConsumer:
         self._on_assign(partitions)
 
     def _revoked(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._unassigned_since = self._clock()
+        self._unassigned_since = time.monotonic()
         self._on_revoke(partitions)
 
     def _lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._unassigned_since = self._clock()
+        self._unassigned_since = time.monotonic()
         self._on_lost(partitions)
 
     def _rejoin_overdue(self) -> bool:
         """No assignment for longer than the wait, and Kafka answers (while it does not, no
         rejoin can complete, so the wait starts again)."""
-        now = self._clock()
+        now = time.monotonic()
         if self._unassigned_since is None or now - self._unassigned_since < self._rejoin_wait_s \
                 or now < self._next_rejoin_check:
             return False
@@ -128,7 +129,7 @@ class GroupConsumer:
         try:
             self._consumer.list_topics(timeout=METADATA_TIMEOUT_S)
         except KafkaException:
-            self._unassigned_since = self._clock()
+            self._unassigned_since = time.monotonic()
             return False
         return True
 
@@ -149,7 +150,7 @@ class GroupConsumer:
             log.error("the Kafka consumer failed for good (%s); starting a new one", error.str())
         else:
             log.error("the consumer group has assigned this consumer nothing for %.0f s while Kafka answers; "
-                      "starting a new consumer", self._clock() - (self._unassigned_since or 0.0))
+                      "starting a new consumer", time.monotonic() - (self._unassigned_since or 0.0))
             self._rejoin_wait_s = min(self._rejoin_wait_s * 2, REJOIN_WAIT_MAX_S)
         try:
             held = list(self._consumer.assignment())

@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from tests.unit.sinks.fakes import FakeBroker, FakeKafka, FakeStore, Killed
+from ucwatch.core.errors import SettingsError
 from ucwatch.core.settings import Settings, SinkSettings
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
@@ -192,6 +193,13 @@ def test_while_kafka_does_not_answer_a_consumer_without_partitions_is_kept() -> 
     assert not runner.is_alive(), "the sink stayed without partitions after Kafka answered"
     assert len(kafka.consumers) == 2
     assert store.landed("notifications") == expected(settings, broker)
+
+
+@pytest.mark.parametrize("wait_s", [0.0, -1.0])
+def test_a_rejoin_wait_of_no_time_is_refused_as_a_setting(wait_s: float) -> None:
+    settings = dataclasses.replace(sink_settings(), sink=SinkSettings(rejoin_wait_s=wait_s))
+    with pytest.raises(SettingsError, match=r"sink\.rejoin_wait_s must be more than 0 s"):
+        Sink(settings, FakeStore(), FakeKafka(broker_for(settings)))
 
 
 def test_after_a_refused_commit_nothing_is_committed_until_assigned_again() -> None:

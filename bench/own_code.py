@@ -3,7 +3,7 @@
     python -m bench.own_code --bootstrap HOST:PORT --topic LIFECYCLE [--records N] [--profile]
 
 The lifecycle topic is read into memory first (not timed). Then a plain loop does, per
-batch of `BATCH` records, what `Detector.write_batch` (streams/app.py) does between Kafka
+batch of `BATCH_SIZE` records (the worker's), what `Detector.write_batch` (streams/app.py) does between Kafka
 and faust: decode each record, hand it to the partition's `PartitionProcessor`, encode
 every output (alerts, notifications, child-state snapshots) as the worker sends it, and
 encode every state write the batch leaves as the table's changelog would carry it. The
@@ -31,6 +31,7 @@ from confluent_kafka import Consumer, TopicPartition
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
 from ucwatch.schemas.serde import Decoder, Encoder
+from ucwatch.streams.app import BATCH_SIZE
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.policy_parser import default_policy
 from ucwatch.streams.processor import Outputs, PartitionProcessor
@@ -38,7 +39,6 @@ from ucwatch.streams.records import OutputSchemas
 from ucwatch.streams.state_codec import dumps_row, loads_row
 from ucwatch.streams.worker import GC_THRESHOLD
 
-BATCH = 500
 LIFECYCLE_NAMESPACE = "gov.ucwatch.lifecycle."
 TICK = "gov.ucwatch.control.ClockTick"
 
@@ -85,7 +85,7 @@ class RowStore:
         return ((key, loads_row(row)) for key, row in self.rows.items())
 
 
-def batches(messages: list[Message], size: int = BATCH) -> Iterator[list[Message]]:
+def batches(messages: list[Message], size: int = BATCH_SIZE) -> Iterator[list[Message]]:
     for start in range(0, len(messages), size):
         yield messages[start:start + size]
 

@@ -50,6 +50,7 @@ from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.batch_producer import BatchProducer
 from ucwatch.streams.compact_store import STORE_SCHEME
+from ucwatch.streams.delivery import use_delivering_transport
 from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
@@ -112,6 +113,7 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         Table=DurableTable,
         **group_options(member),
     )
+    use_delivering_transport(app)
     operations = WorkerOperations(app, settings, worker_name)  # metrics, health, clock watch
     detector = Detector(app, settings, policy, send_timeout_s + CONFIRM_MARGIN_S, operations.metrics)
     operations.attach(detector)

@@ -1,7 +1,9 @@
 """The faust application of detection: thin glue between Kafka and `PartitionProcessor`.
 
-Records are taken in batches (up to BATCH_SIZE, or what arrived within BATCH_WITHIN_S);
-per record, in partition order (one actor, so records are handled one at a time):
+Records are fetched by faust's consumer with a cheaper hand-over to the stream
+(streams/delivery.py) and taken in batches (up to BATCH_SIZE, or what arrived within
+BATCH_WITHIN_S); per record, in partition order (one actor, so records are handled one
+at a time):
 
 1. decode the Confluent-framed Avro; an undecodable record, an unknown schema id or a
    record type detection does not know goes to the dead-letter topic with its reason and

@@ -7,12 +7,12 @@ delivery and a suspension of the flow (a rebalance), so that a delivery stuck be
 stream buffer can be given up. Each race makes four tasks (the delivery, the suspension,
 the consumer's stop and crash events), waits for the first and cancels the other three.
 In one worker on the 296k replay that was about a sixth of the event loop's time
-(docs/detect.md, "Performance"), for deliveries that almost never wait: the stream's
-buffer stops the fetching of a partition well before it is full.
+(docs/detect.md, "Performance"), though five deliveries in six do not wait at all.
 
 `DeliveringConsumer` runs the delivery itself, up to the point where it would wait. It
-usually finishes there, and nothing more is made. When it has to wait, the rest of it runs
-in faust's race as before, so a rebalance gives it up exactly as faust would.
+usually finishes there, and nothing more is made. When it has to wait (the stream's
+buffer is full), the rest of it runs in faust's race as before, so a rebalance gives it
+up exactly as faust would.
 
 `_drain_messages` is faust-streaming 0.15.3's own (faust/transport/consumer.py), with the
 delivery changed only; faust is pinned to that version (pyproject.toml).

@@ -70,6 +70,16 @@ def run_with_consumer(scenario: Callable[[DeliveringConsumer], Awaitable[None]])
     return made
 
 
+async def waiting_hand_over(consumer: DeliveringConsumer,
+                            delivery: Delivery) -> tuple[asyncio.Future[str], asyncio.Future[None]]:
+    """A hand-over started on `consumer` and still waiting, for the future returned first."""
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    handing = asyncio.ensure_future(consumer._deliver(delivery.after(ready)))
+    await asyncio.sleep(0.01)
+    assert not handing.done()
+    return ready, handing
+
+
 def test_a_hand_over_that_does_not_wait_is_done_in_place_with_no_task() -> None:
     delivery = Delivery()
 
@@ -97,10 +107,8 @@ def test_a_hand_over_that_waits_goes_on_once_what_it_waits_for_is_ready() -> Non
     delivery = Delivery()
 
     async def scenario(consumer: DeliveringConsumer) -> None:
-        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        handing = asyncio.ensure_future(consumer._deliver(delivery.after(ready)))
-        await asyncio.sleep(0.01)
-        assert not handing.done() and delivery.delivered == []
+        ready, handing = await waiting_hand_over(consumer, delivery)
+        assert delivery.delivered == []
         ready.set_result("r0")
         await asyncio.wait_for(handing, 1.0)
 
@@ -122,9 +130,7 @@ def test_what_a_waiting_hand_over_fails_with_reaches_the_consumer() -> None:
     delivery = Delivery()
 
     async def scenario(consumer: DeliveringConsumer) -> None:
-        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        handing = asyncio.ensure_future(consumer._deliver(delivery.after(ready)))
-        await asyncio.sleep(0.01)
+        ready, handing = await waiting_hand_over(consumer, delivery)
         ready.set_exception(KeyError("the stream is gone"))
         with pytest.raises(KeyError, match="the stream is gone"):
             await asyncio.wait_for(handing, 1.0)
@@ -137,9 +143,7 @@ def test_a_rebalance_gives_up_a_waiting_hand_over_as_faust_does() -> None:
     delivery = Delivery()
 
     async def scenario(consumer: DeliveringConsumer) -> None:
-        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        handing = asyncio.ensure_future(consumer._deliver(delivery.after(ready)))
-        await asyncio.sleep(0.01)
+        ready, handing = await waiting_hand_over(consumer, delivery)
         consumer.stop_flow()  # what faust does when the group takes partitions back
         await asyncio.wait_for(handing, 1.0)
         await asyncio.sleep(0.01)
@@ -153,9 +157,7 @@ def test_a_waiting_hand_over_is_cancelled_with_the_fetcher() -> None:
     delivery = Delivery()
 
     async def scenario(consumer: DeliveringConsumer) -> None:
-        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        handing = asyncio.ensure_future(consumer._deliver(delivery.after(ready)))
-        await asyncio.sleep(0.01)
+        _, handing = await waiting_hand_over(consumer, delivery)
         handing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await handing

@@ -12,8 +12,7 @@ to its alert on Kafka.
 3. ucwatch's own code without faust or Kafka (bench/own_code.py): CPU per record of the
    decoder, processor, engine, encoders and state codec over the records read beforehand.
 4. faust's own loop (bench/faust_bare.py): take_events and decode, nothing sent, no table,
-   on uvloop as the worker runs; once as faust is released (the ratios' yardstick), once
-   through the worker's consumer (streams/delivery.py).
+   on uvloop as the worker runs.
 5. ``--workers`` `ucwatch worker` processes of one group (the full default policy).
    The rates of 4 and 5 are taken from the group's committed offsets, between the first
    commit and the last, so start-up is not counted.
@@ -121,22 +120,6 @@ def _group_rate(settings: Settings, processes: list[subprocess.Popen], count: in
         group.close()
 
 
-def _faust_alone(args: argparse.Namespace, settings: Settings, datadir: Path, count: int,
-                 delivery: str) -> tuple[float, float]:
-    """faust's bare loop over the lifecycle topic: its rate and CPU per record (µs)."""
-    bare_settings = _fresh_group(settings, "bare")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.faust_bare", "--bootstrap", args.bootstrap, "--topic",
-         settings.topics.lifecycle.name, "--app-id", bare_settings.streams.app_id, "--transport",
-         args.transport, "--datadir", str(datadir), "--loop", "uvloop", "--delivery", delivery],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        run = _group_rate(bare_settings, [process], count)
-    finally:
-        _stop([process])
-    return run.rate, run.cpu_us
-
-
 def _cpu_seconds(processes: list[subprocess.Popen]) -> float:
     """User and system CPU of the processes so far, all threads (Linux /proc)."""
     ticks = 0
@@ -228,15 +211,19 @@ def main() -> None:  # noqa: PLR0915  one step after another, printed together
             del messages
         bare = None
         if "faust" not in args.skip:
-            for delivery in ("faust", "ucwatch"):
-                rate, cpu_us = _faust_alone(args, settings, Path(scratch) / f"bare-{delivery}", count, delivery)
-                if delivery == "faust":  # the yardstick: faust as released
-                    bare = rate
-                    rows.append((f"faust alone: take_events + decode ({args.transport}://, uvloop)", rate))
-                    cpu_rows.append(("faust alone", cpu_us))
-                else:
-                    rows.append(("faust alone, the worker's delivery (streams/delivery.py)", rate))
-                    cpu_rows.append(("faust alone, the worker's delivery", cpu_us))
+            bare_settings = _fresh_group(settings, "bare")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bench.faust_bare", "--bootstrap", args.bootstrap, "--topic",
+                 settings.topics.lifecycle.name, "--app-id", bare_settings.streams.app_id, "--transport",
+                 args.transport, "--datadir", str(Path(scratch) / "bare"), "--loop", "uvloop"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                bare_run = _group_rate(bare_settings, [process], count)
+                bare, bare_cpu = bare_run.rate, bare_run.cpu_us
+            finally:
+                _stop([process])
+            rows.append((f"faust alone: take_events + decode ({args.transport}://, uvloop)", bare))
+            cpu_rows.append(("faust alone", bare_cpu))
         latencies: list[float] = []
         if "worker" not in args.skip:
             worker_settings = _fresh_group(settings, "detect")

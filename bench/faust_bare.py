@@ -2,13 +2,11 @@
 batches and decodes each record, sending nothing and keeping no table.
 
     python -m bench.faust_bare --bootstrap HOST:PORT --topic LIFECYCLE --app-id GROUP
-                               [--transport kafka|confluent] [--batch 2000] [--delivery faust|ucwatch]
+                               [--transport kafka|confluent] [--batch 500]
 
 Run by bench/detect_bench.py as a process of its own, measured like the worker: by the
 offsets its group commits. ``--transport confluent`` uses faust-streaming's librdkafka
-driver (`confluent://`) instead of aiokafka (`kafka://`). ``--delivery ucwatch`` consumes
-through the worker's consumer (streams/delivery.py), which hands each record to the stream
-without faust's per-record race; ``faust`` (the default) is faust as released.
+driver (`confluent://`) instead of aiokafka (`kafka://`).
 """
 
 from __future__ import annotations
@@ -23,17 +21,12 @@ import uvloop
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
 from ucwatch.schemas.serde import Decoder
-from ucwatch.streams.app import BATCH_SIZE
-from ucwatch.streams.delivery import use_delivering_transport
 
 
-def build(bootstrap: str, topic_name: str, app_id: str, *, transport: str, batch: int, datadir: str,
-          delivery: str = "faust") -> faust.App:
+def build(bootstrap: str, topic_name: str, app_id: str, *, transport: str, batch: int, datadir: str) -> faust.App:
     app = faust.App(app_id, broker=f"{transport}://{bootstrap}", store="memory://", datadir=datadir,
                     web_enabled=False, processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
                     broker_commit_every=1000, broker_commit_interval=1.0, topic_partitions=6)
-    if delivery == "ucwatch":
-        use_delivering_transport(app)
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     catalog = default_catalog()
     decoder = Decoder(EmbeddedRegistry(catalog), catalog)
@@ -53,8 +46,7 @@ def main() -> None:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--transport", choices=["kafka", "confluent"], default="kafka")
-    parser.add_argument("--batch", type=int, default=BATCH_SIZE)
-    parser.add_argument("--delivery", choices=["faust", "ucwatch"], default="faust")
+    parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--datadir", default="/tmp/ucwatch-faust-bare")
     parser.add_argument("--loglevel", default="WARNING")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
@@ -62,7 +54,7 @@ def main() -> None:
     if args.loop == "uvloop":  # as the worker runs (streams/worker.py)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = build(args.bootstrap, args.topic, args.app_id, transport=args.transport, batch=args.batch,
-                datadir=args.datadir, delivery=args.delivery)
+                datadir=args.datadir)
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 

@@ -1,9 +1,7 @@
 """The faust application of detection: thin glue between Kafka and `PartitionProcessor`.
 
-Records are fetched by faust's consumer with a cheaper hand-over to the stream
-(streams/delivery.py) and taken in batches (up to BATCH_SIZE, or what arrived within
-BATCH_WITHIN_S); per record, in partition order (one actor, so records are handled one
-at a time):
+Records are taken in batches (up to BATCH_SIZE, or what arrived within BATCH_WITHIN_S);
+per record, in partition order (one actor, so records are handled one at a time):
 
 1. decode the Confluent-framed Avro; an undecodable record, an unknown schema id or a
    record type detection does not know goes to the dead-letter topic with its reason and
@@ -52,7 +50,6 @@ from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.batch_producer import BatchProducer
 from ucwatch.streams.compact_store import STORE_SCHEME
-from ucwatch.streams.delivery import use_delivering_transport
 from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
@@ -115,7 +112,6 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         Table=DurableTable,
         **group_options(member),
     )
-    use_delivering_transport(app)
     operations = WorkerOperations(app, settings, worker_name)  # metrics, health, clock watch
     detector = Detector(app, settings, policy, send_timeout_s + CONFIRM_MARGIN_S, operations.metrics)
     operations.attach(detector)

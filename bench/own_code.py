@@ -3,12 +3,13 @@
     python -m bench.own_code --bootstrap HOST:PORT --topic LIFECYCLE [--records N] [--profile]
 
 The lifecycle topic is read into memory first (not timed). Then a plain loop does, per
-batch of `BATCH_SIZE` records (the worker's), what `Detector.write_batch` (streams/app.py) does between Kafka
-and faust: decode each record, hand it to the partition's `PartitionProcessor`, encode
-every output (alerts, notifications, child-state snapshots) as the worker sends it, and
-encode every state write the batch leaves as the table's changelog would carry it. The
-store is a plain dict of those encoded rows, read back as the table would give them.
-Timed with `time.process_time` (this process's CPU, not the wall clock).
+batch of the worker's `BATCH_SIZE` records, what `Detector.write_batch` (streams/app.py)
+does between Kafka and faust: decode each record, hand it to the partition's
+`PartitionProcessor`, encode every output (alerts, notifications, child-state snapshots)
+as the worker sends it, and encode every state write the batch leaves as the table's
+changelog would carry it. The store is a plain dict of those encoded rows, read back as
+the table would give them. Timed with `time.process_time` (this process's CPU, not the
+wall clock).
 
 The cyclic garbage collector runs at the worker's threshold (streams/worker.py).
 ``--profile`` runs the loop under cProfile and prints the top functions by own time.

@@ -179,8 +179,7 @@ class Detector:
         # The records are handled without an await, so a rebalance cannot interleave with
         # them; the processors used are kept here because one during the awaits below may
         # clear `processors`, and their pending writes must still be made.
-        started, ticks = time.perf_counter(), self._ticks
-        began = time.monotonic()
+        began, ticks = time.monotonic(), self._ticks
         self._batch = (len(events), began, "handling its records")
         used: dict[int, tuple[PartitionProcessor, Any]] = {}
         outputs = Outputs()
@@ -206,7 +205,7 @@ class Detector:
         await write_states(self.children, [(processor.drain_writes(), event) for processor, event in used.values()],
                            self._confirm_timeout_s)
         self._batch = None
-        self._metrics.batch(len(events), self._ticks - ticks, len(letters), outputs, time.perf_counter() - started)
+        self._metrics.batch(len(events), self._ticks - ticks, len(letters), outputs, time.monotonic() - began)
 
     def batch_progress(self) -> str:
         """Where the batch being written is, for the stall watch's last line."""

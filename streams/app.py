@@ -1,7 +1,9 @@
 """The faust application of detection: thin glue between Kafka and `PartitionProcessor`.
 
-Records are taken in batches (up to BATCH_SIZE, or what arrived within BATCH_WITHIN_S);
-per record, in partition order (one actor, so records are handled one at a time):
+Records are fetched by faust's consumer, with what it fetched but did not deliver read
+again (streams/rewinding.py), and taken in batches (up to BATCH_SIZE, or what arrived
+within BATCH_WITHIN_S); per record, in partition order (one actor, so records are
+handled one at a time):
 
 1. decode the Confluent-framed Avro; an undecodable record, an unknown schema id or a
    record type detection does not know goes to the dead-letter topic with its reason and
@@ -58,6 +60,7 @@ from ucwatch.streams.operations import WorkerOperations
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.processor import CLOCK_KEY_PREFIX, Outputs, PartitionProcessor
 from ucwatch.streams.records import OutputSchemas
+from ucwatch.streams.rewinding import RewindingTransport
 from ucwatch.streams.rights import source_topics
 from ucwatch.streams.table_codec import Rows
 
@@ -112,6 +115,8 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         Table=DurableTable,
         **group_options(member),
     )
+    # faust's consumer can drop fetched records and not read them again (streams/rewinding.py)
+    app.transport = RewindingTransport(app.conf.broker_consumer, app)
     operations = WorkerOperations(app, settings, worker_name)  # metrics, health, clock watch
     detector = Detector(app, settings, policy, send_timeout_s + CONFIRM_MARGIN_S, operations.metrics)
     operations.attach(detector)

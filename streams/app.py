@@ -34,6 +34,7 @@ commit; it restarts from its last committed offset (`ucwatch run` restarts it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Iterable
@@ -52,6 +53,7 @@ from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.batch_producer import BatchProducer
 from ucwatch.streams.compact_store import STORE_SCHEME
+from ucwatch.streams.continuity import Continuity, RecordsSkipped, first_record_from, lost
 from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
@@ -166,6 +168,12 @@ class Detector:
         self._engine = Engine(policy)
         self._confirm_timeout_s = confirm_timeout_s
         self.processors: dict[int, PartitionProcessor] = {}
+        def committed(tp: Any) -> int | None:  # looked up when asked: the consumer is made later
+            # faust-streaming 0.15 private API: the committed offsets its consumer sought to
+            return app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined,no-any-return]
+
+        self._continuity = Continuity(committed)
+        self._kafka_config = client_config(settings)
         self._batch: tuple[int, float, str] | None = None
         """The batch being written: its records, when it began (monotonic), its step."""
         # mode types handlers with a NamedArg alias that no function satisfies under mypy
@@ -179,12 +187,15 @@ class Detector:
     async def _forget_partitions(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         # Timers and caches are rebuilt from the table when a partition comes back.
         self.processors.clear()
+        self._continuity.forget()
 
     async def write_batch(self, events: list[Any]) -> None:
         # The records are handled without an await, so a rebalance cannot interleave with
         # them; the processors used are kept here because one during the awaits below may
         # clear `processors`, and their pending writes must still be made.
         began, ticks = time.monotonic(), self._ticks
+        self._batch = (len(events), began, "checking that no record is missing")
+        after = await self._check_continuity(events)
         self._batch = (len(events), began, "handling its records")
         used: dict[int, tuple[PartitionProcessor, Any]] = {}
         outputs = Outputs()
@@ -209,8 +220,24 @@ class Detector:
         self._batch = (len(events), began, "writing its states and clocks")
         await write_states(self.children, [(processor.drain_writes(), event) for processor, event in used.values()],
                            self._confirm_timeout_s)
+        self._continuity.passed(after)
         self._batch = None
         self._metrics.batch(len(events), self._ticks - ticks, len(letters), outputs, time.monotonic() - began)
+
+    async def _check_continuity(self, events: list[Any]) -> dict[Any, int]:
+        """Raises RecordsSkipped if a partition's records skip ahead over records on Kafka
+        (streams/continuity.py); returns where each partition stands after the batch."""
+        gaps, after = self._continuity.gaps(event.message for event in events)
+        if gaps:
+            config = self._kafka_config
+            missing = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: lost(gaps, lambda tp, offset: first_record_from(config, tp, offset)))
+            if missing:
+                raise RecordsSkipped("records never reached the detector, so none of the batch is handled: "
+                                     + "; ".join(str(gap) for gap in missing))
+            log.info("offsets skipped with no record in them (transaction markers, or removed by retention): %s",
+                     "; ".join(str(gap) for gap in gaps))
+        return after
 
     def batch_progress(self) -> str:
         """Where the batch being written is, for the stall watch's last line."""

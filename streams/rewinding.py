@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
@@ -47,8 +48,11 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         generation_id = self.app.consumer_generation_id
         if records is None or self.should_stop:
             return
-        if not self.flow_active:
-            await self.perform_seek()  # faust's answer: everything back to the committed offsets
+        if not self.flow_active:  # faust's answer: everything back to the committed offsets
+            try:
+                await self.perform_seek()
+            except Exception as exc:  # as faust: a partition taken back meanwhile, say; the rebalance seeks
+                self.log.warning(f"exception performing seek when flow not active {exc}")
             return
         committed_topic = self.app.topics.acks_enabled_for
         handed_to = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch and committed_topic(tp.topic)}
@@ -71,7 +75,10 @@ class RewindingConsumer(faust_aiokafka.Consumer):
             await self._rewind(undelivered)
 
     async def _rewind(self, undelivered: Undelivered) -> None:
-        await self._thread.call_thread(rewind_unmoved, self._thread._ensure_consumer(), undelivered)
+        try:
+            await self._thread.call_thread(rewind_unmoved, self._thread._ensure_consumer(), undelivered)
+        except IllegalStateError as exc:  # taken back meanwhile: the rebalance seeks it
+            self.log.info("not rewound, no longer assigned: %s", exc)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self._thread.call_thread(  # type: ignore[no-any-return]

@@ -1,0 +1,100 @@
+"""Each partition's records reach the detector without a hole, or the worker stops.
+
+A child's alerts are only right if the engine sees every one of its events: a record
+lost between Kafka and the detector changes the alerts of every later event of that
+child, and a restart does not mend it (the replay applies the lost events over states
+that already hold the later ones). faust can lose records that way: after a SIGKILL and
+a rebalance before the group's first commits, a worker's first batch began 38 records
+past its partitions' committed offsets, in about 1 run in 16 (docs/detect.md, "Records
+faust skipped"); the commit watch stopped the worker 30 s later, its outputs already
+wrong.
+
+So before a batch is handled, `Continuity.gaps` walks it: per partition, a record must
+not come after the offset expected next (the last one handled in this assignment plus
+one, else the group's committed offset, else 0). Repeats (a lower offset) are fine.
+A gap is not always a loss: a transaction's marker takes an offset and is never
+delivered, and retention removes a log's first records. So a gap is looked up on Kafka
+(`first_record_from`, a plain consumer reading as faust does): if a record lies inside
+it, the batch is refused before anything of it is handled or acked, and the worker
+resumes from its last committed offset.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from faust.types import TP
+
+LOOKUP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Gap:
+    tp: TP
+    expected: int
+    got: int
+
+    def __str__(self) -> str:
+        return f"{self.tp.topic} partition {self.tp.partition}: offset {self.got} came where {self.expected} was due"
+
+
+class RecordsSkipped(Exception):
+    """Records of a partition never reached the detector; the batch must not be handled."""
+
+
+class Continuity:
+    """The offset each partition's next record should have, in this worker's assignment."""
+
+    def __init__(self, committed: Callable[[TP], int | None]) -> None:
+        self._committed = committed
+        self._next: dict[TP, int] = {}
+
+    def gaps(self, messages: Iterable[Any]) -> tuple[list[Gap], dict[TP, int]]:
+        """The gaps in a batch, and where each partition stands after it (for `passed`)."""
+        after: dict[TP, int] = {}
+        gaps = []
+        for message in messages:
+            tp, offset = message.tp, message.offset
+            expected = after.get(tp)
+            if expected is None:
+                expected = self._next.get(tp)
+                if expected is None:
+                    expected = self._committed(tp) or 0
+            if offset > expected:
+                gaps.append(Gap(tp, expected, offset))
+            after[tp] = max(expected, offset + 1)
+        return gaps, after
+
+    def passed(self, after: dict[TP, int]) -> None:
+        """A batch was handled: its partitions stand where `gaps` said."""
+        self._next.update(after)
+
+    def forget(self) -> None:
+        """Partitions were taken back: the committed offsets say again where they stand."""
+        self._next.clear()
+
+
+def first_record_from(config: dict[str, Any], tp: TP, offset: int, timeout_s: float = LOOKUP_TIMEOUT_S) -> int | None:
+    """The offset of the first record at or after `offset` in a partition, read as faust
+    reads (transactions' markers skipped, aborted records included); None if none came
+    within the timeout."""
+    consumer = Consumer({**config, "group.id": f"ucwatch-continuity-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "isolation.level": "read_uncommitted"})
+    try:
+        consumer.assign([TopicPartition(tp.topic, tp.partition, offset)])
+        message = consumer.poll(timeout_s)
+        if message is None or message.error() is not None:
+            return None
+        return message.offset()
+    finally:
+        consumer.close()
+
+
+def lost(gaps: list[Gap], first_record: Callable[[TP, int], int | None]) -> list[Gap]:
+    """The gaps with a record inside them (or that Kafka could not tell about)."""
+    return [gap for gap in gaps if (first := first_record(gap.tp, gap.expected)) is None or first < gap.got]

@@ -1,0 +1,67 @@
+"""Telling a lost record from an offset that never held one, on the real broker: inside a
+run of records the lookup finds the record faust skipped; a transaction's commit marker
+takes an offset no consumer is given; retention removes a log's first records."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import NewTopic
+from faust.types import TP
+
+from ucwatch.core.kafka_admin import client_config, wait_for_kafka
+from ucwatch.core.settings import Settings
+from ucwatch.streams.continuity import Gap, first_record_from, lost
+
+pytestmark = pytest.mark.kafka
+
+
+def _topic(settings: Settings, suffix: str) -> str:
+    name = f"{settings.topics.lifecycle.name}-{suffix}"
+    admin = wait_for_kafka(settings)
+    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout=30)
+    return name
+
+
+def test_a_record_inside_a_gap_is_found(settings: Settings) -> None:
+    topic = _topic(settings, "plain")
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap})
+    for n in range(10):
+        producer.produce(topic, f"record {n}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    config, tp = client_config(settings), TP(topic, 0)
+    assert first_record_from(config, tp, 4) == 4
+    assert lost([Gap(tp, 4, 9)], lambda tp, offset: first_record_from(config, tp, offset)) == [Gap(tp, 4, 9)]
+
+
+def test_a_transaction_marker_is_a_gap_with_no_record(settings: Settings) -> None:
+    topic = _topic(settings, "transactional")
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "transactional.id": f"t-{uuid.uuid4().hex}"})
+    producer.init_transactions(30)
+    for batch in range(2):
+        producer.begin_transaction()
+        for n in range(3):
+            producer.produce(topic, f"batch {batch} record {n}".encode(), partition=0)
+        producer.commit_transaction(30)
+    config, tp = client_config(settings), TP(topic, 0)
+    # offsets 0-2, the first commit marker at 3, then 4-6 and a marker at 7
+    assert first_record_from(config, tp, 3) == 4
+    assert lost([Gap(tp, 3, 4)], lambda tp, offset: first_record_from(config, tp, offset)) == []
+
+
+def test_records_removed_by_retention_are_a_gap_with_no_record(settings: Settings) -> None:
+    from confluent_kafka import TopicPartition
+
+    topic = _topic(settings, "retention")
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap})
+    for n in range(10):
+        producer.produce(topic, f"record {n}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    admin = wait_for_kafka(settings)
+    for future in admin.delete_records([TopicPartition(topic, 0, 6)]).values():
+        future.result(timeout=30)   # what retention does to a log's start
+    config, tp = client_config(settings), TP(topic, 0)
+    assert first_record_from(config, tp, 0) == 6
+    assert lost([Gap(tp, 0, 6)], lambda tp, offset: first_record_from(config, tp, offset)) == []

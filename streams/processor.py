@@ -142,19 +142,20 @@ class PartitionProcessor:
         self._advance(event["recorded_at"])
         child_id = event["child_id"]
         marks = self.marks
+        before = self._load(child_id)
         if not marks.active:
-            self._apply(self._engine.on_event(self._load(child_id), event, self.clock_ms), outputs)
+            self._apply(self._engine.on_event(before, event, self.clock_ms), outputs, before)
             self._fire_due(outputs)
             return outputs
         source, occurred = event.get("source"), event["occurred_at"]
         behind = marks.behind(source, occurred, self.clock_ms)
-        step = self._engine.on_event(self._load(child_id), event, self.clock_ms, marks)
+        step = self._engine.on_event(before, event, self.clock_ms, marks)
         if step.changed:   # a repeat is not observed twice
             marks.observe(source, occurred, event["recorded_at"], self.clock_ms, behind)
             retracted = sum(1 for change in step.alerts if change.change == "RETRACTED")
             if behind and retracted and source:
                 marks.count_retracted(source, retracted)   # the feed's fault, counted per source
-        self._apply(step, outputs)
+        self._apply(step, outputs, before)
         self._watch_feeds(outputs)
         return outputs
 
@@ -210,7 +211,10 @@ class PartitionProcessor:
             marks = self.marks if self.marks.active else None
             self._apply(self._engine.on_time(state, self.clock_ms, marks), outputs)
 
-    def _apply(self, step: Step, outputs: Outputs) -> None:
+    def _apply(self, step: Step, outputs: Outputs, before: ChildState | None = None) -> None:
+        """`before`: the state the step started from, when its wake-up is still in the timers
+        (not popped): a step that keeps that wake-up pushes no second entry, which would
+        only be popped as stale. `_fire_due` pops the entry before stepping, so gives none."""
         state = step.state
         child_id = state.child_id
         for change in step.alerts:
@@ -224,7 +228,7 @@ class PartitionProcessor:
             self._remember(child_id, state)
             outputs.changed[child_id] = (state, self.clock_ms)
             wakeup = state.next_wakeup_ms
-            if wakeup is not None:
+            if wakeup is not None and (before is None or before.next_wakeup_ms != wakeup):
                 heapq.heappush(self._timers, (wakeup, child_id))
 
     def _load(self, child_id: str) -> ChildState | None:

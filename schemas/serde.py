@@ -18,8 +18,10 @@ from fastavro.schema import to_parsing_canonical_form
 from ucwatch.core.errors import ContractError
 from ucwatch.schemas.catalog import Catalog, SchemaVersion
 from ucwatch.schemas.fastpath import compile_encoder
+from ucwatch.schemas.fastread import Decoder as FastDecoder
+from ucwatch.schemas.fastread import compile_decoder
 from ucwatch.schemas.registry import SchemaRegistry
-from ucwatch.schemas.wire import frame_header, split
+from ucwatch.schemas.wire import HEADER, frame_header, split
 
 
 class Encoder:
@@ -66,7 +68,7 @@ class Decoder:
         self._registry = registry
         self._catalog = catalog
         self._logical_types = logical_types
-        self._readers: dict[int, tuple[str, Any, Any]] = {}
+        self._readers: dict[int, tuple[str, Any, Any, FastDecoder | None]] = {}
 
     def decode(self, data: bytes) -> dict[str, Any]:
         return self.decode_named(data)[1]
@@ -77,7 +79,12 @@ class Decoder:
         cached = self._readers.get(schema_id)
         if cached is None:
             cached = self._readers[schema_id] = self._prepare(schema_id)
-        name, writer, reader = cached
+        name, writer, reader, fast = cached
+        if fast is not None:
+            try:
+                return name, fast(data, HEADER.size)
+            except (ValueError, IndexError, TypeError, AttributeError):
+                pass  # malformed: fastavro reads it as it always did, or says what is wrong
         try:
             record = schemaless_reader(BytesIO(body), writer, reader)
         except Exception as exc:  # fastavro raises many kinds on corrupt input
@@ -87,8 +94,10 @@ class Decoder:
             raise ContractError("undecodable", f"schema id {schema_id} is not a record schema")
         return name, record
 
-    def _prepare(self, schema_id: int) -> tuple[str, Any, Any]:
-        """(name, writer, reader or None when it is the writer) for a schema id, once."""
+    def _prepare(self, schema_id: int) -> tuple[str, Any, Any, FastDecoder | None]:
+        """(name, writer, reader or None when it is the writer, a generated decoder or None)
+        for a schema id, once. The generated one (fastread.py) reads only the writer schema
+        as it is: none when a reader schema or logical types have to be applied."""
         writer = self._registry.writer_schema(schema_id)
         reader = self._reader_for(writer)
         if reader is not None and canonical(reader) == canonical(writer):
@@ -96,7 +105,8 @@ class Decoder:
         if not self._logical_types:
             writer = parse_schema(_without_logical_types(writer))
             reader = None if reader is None else parse_schema(_without_logical_types(reader))
-        return writer["name"], writer, reader
+        fast = compile_decoder(writer) if reader is None else None
+        return writer["name"], writer, reader, fast
 
     def _reader_for(self, writer: Any) -> Any:
         if self._catalog is None:

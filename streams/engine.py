@@ -246,7 +246,8 @@ class Engine:
                     plan.append((r, KEEP))    # it can only meet or cancel, and nothing waits
             elif r in starts or r.name in wakeups or r.name in alerts:
                 plan.append((r, FULL))
-        if wakeups and min(wakeups.values()) <= now:
+        next_wakeup = state.next_wakeup_ms
+        if next_wakeup is not None and next_wakeup <= now:
             planned = {r for r, _ in plan}
             for r in c.rules:
                 if r not in planned and r.name in wakeups and wakeups[r.name] <= now:

@@ -50,6 +50,7 @@ def _rule_then_id(alert: dict[str, str]) -> tuple[str, str]:
 class ChildState:
     __slots__ = (
         "_ids",
+        "_next_wakeup",
         "_packed",
         "_status",
         "alerts",
@@ -75,6 +76,9 @@ class ChildState:
         self.history = history
         self.alerts = alerts if alerts is not None else {}
         self.wakeups = wakeups if wakeups is not None else {}
+        # once per state, not at each of the several times the engine and the timers ask:
+        # like every field, the wake-ups are never changed once the state is made
+        self._next_wakeup = min(self.wakeups.values()) if self.wakeups else None
         self.sent = sent
         self.last_contact_ms = last_contact_ms
         self._ids = ids
@@ -94,7 +98,7 @@ class ChildState:
     @property
     def next_wakeup_ms(self) -> int | None:
         """The earliest instant at which `Engine.on_time` could change something."""
-        return min(self.wakeups.values()) if self.wakeups else None
+        return self._next_wakeup
 
     @property
     def events_seen(self) -> int:

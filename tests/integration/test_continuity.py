@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 from faust.types import TP
 
@@ -25,12 +25,17 @@ def _topic(settings: Settings, suffix: str) -> str:
     return name
 
 
-def test_a_record_inside_a_gap_is_found(settings: Settings) -> None:
-    topic = _topic(settings, "plain")
+def _topic_of_ten_records(settings: Settings, suffix: str) -> str:
+    topic = _topic(settings, suffix)
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap})
     for n in range(10):
         producer.produce(topic, f"record {n}".encode(), partition=0)
     assert producer.flush(30) == 0
+    return topic
+
+
+def test_a_record_inside_a_gap_is_found(settings: Settings) -> None:
+    topic = _topic_of_ten_records(settings, "plain")
     config, tp = client_config(settings), TP(topic, 0)
     assert first_record_from(config, tp, 4) == 4
     assert lost([Gap(tp, 4, 9)], lambda tp, offset: first_record_from(config, tp, offset)) == [Gap(tp, 4, 9)]
@@ -52,13 +57,7 @@ def test_a_transaction_marker_is_a_gap_with_no_record(settings: Settings) -> Non
 
 
 def test_records_removed_by_retention_are_a_gap_with_no_record(settings: Settings) -> None:
-    from confluent_kafka import TopicPartition
-
-    topic = _topic(settings, "retention")
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap})
-    for n in range(10):
-        producer.produce(topic, f"record {n}".encode(), partition=0)
-    assert producer.flush(30) == 0
+    topic = _topic_of_ten_records(settings, "retention")
     admin = wait_for_kafka(settings)
     for future in admin.delete_records([TopicPartition(topic, 0, 6)]).values():
         future.result(timeout=30)   # what retention does to a log's start

@@ -1,7 +1,8 @@
 """The faust application of detection: thin glue between Kafka and `PartitionProcessor`.
 
-Records are fetched by faust's consumer, with what it fetched but did not deliver read
-again (streams/rewinding.py), and taken in batches (up to BATCH_SIZE, or what arrived
+Records are fetched by faust's consumer, handed to the stream in one task each
+(streams/delivery.py), with what it fetched but did not deliver read again
+(streams/rewinding.py), and taken in batches (up to BATCH_SIZE, or what arrived
 within BATCH_WITHIN_S); per record, in partition order (one actor, so records are
 handled one at a time):
 
@@ -54,6 +55,7 @@ from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.batch_producer import BatchProducer
 from ucwatch.streams.compact_store import STORE_SCHEME
 from ucwatch.streams.continuity import Continuity, RecordsSkipped, first_record_from, lost
+from ucwatch.streams.delivery import DeliveringTransport
 from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
 from ucwatch.streams.membership import MembershipLog, group_options, instance_id
@@ -62,7 +64,6 @@ from ucwatch.streams.operations import WorkerOperations
 from ucwatch.streams.policy import Policy
 from ucwatch.streams.processor import CLOCK_KEY_PREFIX, Outputs, PartitionProcessor
 from ucwatch.streams.records import OutputSchemas
-from ucwatch.streams.rewinding import RewindingTransport
 from ucwatch.streams.rights import source_topics
 from ucwatch.streams.table_codec import Rows
 
@@ -117,8 +118,9 @@ def build_app(settings: Settings, policy: Policy, *, worker_name: str = "w0") ->
         Table=DurableTable,
         **group_options(member),
     )
-    # faust's consumer can drop fetched records and not read them again (streams/rewinding.py)
-    app.transport = RewindingTransport(app.conf.broker_consumer, app)
+    # faust's consumer with a cheaper hand-over to the stream (streams/delivery.py), which
+    # reads again what faust fetched and dropped (streams/rewinding.py)
+    app.transport = DeliveringTransport(app.conf.broker_consumer, app)
     operations = WorkerOperations(app, settings, worker_name)  # metrics, health, clock watch
     detector = Detector(app, settings, policy, send_timeout_s + CONFIRM_MARGIN_S, operations.metrics)
     operations.attach(detector)

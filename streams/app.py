@@ -54,7 +54,7 @@ from ucwatch.schemas.registry import registry_for
 from ucwatch.schemas.serde import Decoder, Encoder
 from ucwatch.streams.batch_producer import BatchProducer
 from ucwatch.streams.compact_store import STORE_SCHEME
-from ucwatch.streams.continuity import Continuity, RecordsSkipped, first_record_from, lost
+from ucwatch.streams.continuity import Continuity, RecordsSkipped, skipped_records
 from ucwatch.streams.delivery import DeliveringTransport
 from ucwatch.streams.durable import DurableTable, abandon_batch, write_states
 from ucwatch.streams.engine import Engine
@@ -231,9 +231,7 @@ class Detector:
         (streams/continuity.py); returns where each partition stands after the batch."""
         gaps, after = self._continuity.gaps(event.message for event in events)
         if gaps:
-            config = self._kafka_config
-            missing = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: lost(gaps, lambda tp, offset: first_record_from(config, tp, offset)))
+            missing = await asyncio.get_running_loop().run_in_executor(None, skipped_records, self._kafka_config, gaps)
             if missing:
                 raise RecordsSkipped("records never reached the detector, so none of the batch is handled: "
                                      + "; ".join(str(gap) for gap in missing))

@@ -14,13 +14,14 @@ not come after the offset expected next (the last one handled in this assignment
 one, else the group's committed offset, else 0). Repeats (a lower offset) are fine.
 A gap is not always a loss: a transaction's marker takes an offset and is never
 delivered, and retention removes a log's first records. So a gap is looked up on Kafka
-(`first_record_from`, a plain consumer reading as faust does): if a record lies inside
-it, the batch is refused before anything of it is handled or acked, and the worker
+(`skipped_records`: one plain consumer per batch, reading as faust does): if a record
+lies inside it, the batch is refused before anything of it is handled or acked, and the worker
 resumes from its last committed offset.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -78,23 +79,40 @@ class Continuity:
         self._next.clear()
 
 
-def first_record_from(config: dict[str, Any], tp: TP, offset: int, timeout_s: float = LOOKUP_TIMEOUT_S) -> int | None:
-    """The offset of the first record at or after `offset` in a partition, read as faust
-    reads (transactions' markers skipped, aborted records included); None if none came
-    within the timeout."""
+def gap_holding(gaps: list[Gap], tp: TP, offset: int) -> Gap | None:
+    """The gap of `tp` that a record at `offset` lies inside, if any."""
+    return next((gap for gap in gaps if gap.tp == tp and gap.expected <= offset < gap.got), None)
+
+
+def skipped_records(config: dict[str, Any], gaps: list[Gap], timeout_s: float = LOOKUP_TIMEOUT_S) -> list[Gap]:
+    """The gaps with a record inside them on Kafka, read as faust reads (transactions'
+    markers skipped, aborted records included): one consumer reads each partition from its
+    first gap to its last, and stops at the first record found inside one. A partition
+    not read that far within the timeout counts as skipped records: Kafka could not tell."""
+    spans: dict[TP, list[int]] = {}
+    for gap in gaps:
+        start, end = spans.setdefault(gap.tp, [gap.expected, gap.got])
+        spans[gap.tp] = [min(start, gap.expected), max(end, gap.got)]
     consumer = Consumer({**config, "group.id": f"ucwatch-continuity-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
                          "isolation.level": "read_uncommitted"})
     try:
-        consumer.assign([TopicPartition(tp.topic, tp.partition, offset)])
-        message = consumer.poll(timeout_s)
-        if message is None or message.error() is not None:
-            return None
-        return message.offset()
+        consumer.assign([TopicPartition(tp.topic, tp.partition, start) for tp, (start, _) in spans.items()])
+        unread = set(spans)
+        deadline = time.monotonic() + timeout_s
+        while unread and (left := deadline - time.monotonic()) > 0:
+            for message in consumer.consume(500, min(left, 1.0)):
+                topic, partition, offset = message.topic(), message.partition(), message.offset()
+                if message.error() is not None or topic is None or partition is None or offset is None:
+                    continue
+                tp = TP(topic, partition)
+                if tp not in unread:
+                    continue
+                holding = gap_holding(gaps, tp, offset)
+                if holding is not None:
+                    return [holding]
+                if offset >= spans[tp][1]:
+                    unread.discard(tp)
+        return [gap for gap in gaps if gap.tp in unread]
     finally:
         consumer.close()
-
-
-def lost(gaps: list[Gap], first_record: Callable[[TP, int], int | None]) -> list[Gap]:
-    """The gaps with a record inside them (or that Kafka could not tell about)."""
-    return [gap for gap in gaps if (first := first_record(gap.tp, gap.expected)) is None or first < gap.got]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from faust.types import TP
 
-from ucwatch.streams.continuity import Continuity, Gap, lost
+from ucwatch.streams.continuity import Continuity, Gap, gap_holding
 
 P0, P1 = TP("lifecycle", 0), TP("lifecycle", 1)
 
@@ -62,8 +62,9 @@ def test_after_a_rebalance_the_committed_offset_is_due_again() -> None:
     assert continuity.gaps(batch((P0, 101)))[0] == [Gap(P0, 100, 101)]
 
 
-def test_a_gap_is_lost_records_when_kafka_has_a_record_inside_it_or_cannot_tell() -> None:
-    on_kafka = {P0: 282, P1: 7}   # the first record at or after the gap's start
-    gaps = [Gap(P0, 282, 320), Gap(P1, 6, 7)]
-    assert lost(gaps, lambda tp, offset: on_kafka[tp]) == [Gap(P0, 282, 320)]
-    assert lost([Gap(P1, 6, 7)], lambda tp, offset: None) == [Gap(P1, 6, 7)]
+def test_the_gap_a_record_on_kafka_lies_inside() -> None:
+    gaps = [Gap(P0, 2, 5), Gap(P0, 9, 12), Gap(P1, 2, 5)]
+    assert gap_holding(gaps, P0, 3) == Gap(P0, 2, 5)
+    assert gap_holding(gaps, P0, 11) == Gap(P0, 9, 12)
+    assert gap_holding(gaps, P0, 5) is None and gap_holding(gaps, P0, 1) is None   # the batch's own, a repeat
+    assert gap_holding(gaps, P1, 12) is None

@@ -1,4 +1,4 @@
-"""faust's aiokafka consumer, without the two ways it skips records of a partition.
+"""faust's aiokafka consumer, without the three ways it loses records of a partition.
 
 aiokafka moves a partition's position past the records it hands out. faust then drops
 some of them undelivered, and counts on a later seek to the committed offset to read
@@ -9,18 +9,28 @@ them again:
    (the table's recovery pauses the stream's partitions while it reads the changelog).
 2. aiokafka's `seek_to_committed` seeks only where the committed offset is above 0: a
    partition with nothing committed stays where the dropped fetch left it.
+3. The recovery ends a rebalance by resuming the stream's partitions, seeking them to
+   their committed offsets and then resuming the app's flow control, whose `resume()`
+   empties every stream's queue (mode's `FlowControlEvent.clear`). Between the seek and
+   that `resume()` the fetcher keeps delivering: a record it put in a queue in that window
+   and the stream had not taken yet was thrown away, and nothing reads it again, since
+   the seek is already behind it. The next record of the partition went through: a hole.
 
 Seen on the real broker (docs/detect.md, "Records faust skipped"): a worker restarted
 before its group's first commit fetched its whole partitions during the table's
 recovery, dropped them, and sat at their end with nothing to do until the stall watch
-ended it, again and again; and records dropped while a partition was resumed left a hole
-in children's histories, processed and committed without them.
+ended it, again and again; and records dropped around a rebalance left holes in
+children's histories (offset 17 of a partition taken over came where 16 was due, in CI),
+which the detector's continuity guard (streams/continuity.py) then refused.
 
 `RewindingConsumer` seeks a partition back to the first record it did not deliver,
-unless something else moved the position since (a rebalance's own seek wins); and seeks
-a partition with nothing committed to its beginning, as
-`consumer_auto_offset_reset="earliest"` says. Both only for the topics whose offsets
-faust commits, not the tables' changelogs, whose positions the recovery keeps itself.
+unless something else moved the position since (a rebalance's own seek wins); seeks a
+partition with nothing committed to its beginning, as
+`consumer_auto_offset_reset="earliest"` says; and delivers no record of a committed
+topic while the app is rebalancing (from the revocation until the recovery's last
+`resume()`: `app.rebalancing`), reading those again instead. All three only for the
+topics whose offsets faust commits, not the tables' changelogs, whose records the
+recovery needs while it rebalances and whose positions it keeps itself.
 
 `getmany` is faust-streaming 0.15.3's own (faust/transport/consumer.py) but for that
 bookkeeping; faust is pinned to that version (pyproject.toml).
@@ -63,11 +73,13 @@ class RewindingConsumer(faust_aiokafka.Consumer):
                 break
             if tp in given_up:
                 continue
-            if active_partitions is None or tp in active_partitions or tp in self._buffered_partitions:
+            held_back = self.app.rebalancing and committed_topic(tp.topic)  # 3. in the docstring
+            if not held_back and (active_partitions is None or tp in active_partitions
+                                  or tp in self._buffered_partitions):
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 delivered_to[tp] = record.offset + 1
                 yield tp, self._to_message(tp, record)
-            else:  # paused since the fetch: none of its later records may pass either
+            else:  # paused since the fetch, or held back: none of its later records may pass either
                 given_up.add(tp)
         undelivered = {tp: (delivered_to.get(tp, records[tp][0].offset), end)
                        for tp, end in handed_to.items() if delivered_to.get(tp) != end}

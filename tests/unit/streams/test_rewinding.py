@@ -29,8 +29,10 @@ class Fetch:
     delivered (as faust's hand-over would, before the next one is taken)."""
 
     def __init__(self, records: dict[TP, list[ConsumerRecord]], active: set[TP],
-                 on_delivery: Callable[[RewindingConsumer, TP, int], None] = lambda consumer, tp, offset: None) -> None:
+                 on_delivery: Callable[[RewindingConsumer, TP, int], None] = lambda consumer, tp, offset: None,
+                 *, rebalancing: bool = False) -> None:
         self.records, self.active, self.on_delivery = records, active, on_delivery
+        self.rebalancing = rebalancing
         self.delivered: list[tuple[TP, int]] = []
         self.rewound: Undelivered = {}
 
@@ -40,6 +42,7 @@ class Fetch:
         consumer = app.consumer
         assert isinstance(consumer, RewindingConsumer)
         app.topics._acking_topics.add(LIFECYCLE)   # the agent's topic; the changelog is not acked
+        app.rebalancing = self.rebalancing
         fetch = self
 
         async def next_records(timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
@@ -121,3 +124,44 @@ def test_a_partition_never_reached_is_rewound_to_its_first_record_and_changelogs
     assert LOG0 not in fetch.rewound and first != LOG0
     other = P1 if first == P0 else P0
     assert fetch.rewound[other] == (fetch.records[other][0].offset, fetch.records[other][-1].offset + 1)
+
+
+def test_faust_empties_the_streams_queues_when_a_rebalance_resumes_the_flow() -> None:
+    """Why nothing of a committed topic may be delivered while the app rebalances: what a
+    stream had not taken from its queue by then is thrown away, after the seek that would
+    have read it again."""
+    app = faust.App("rewinding-test", broker="kafka://127.0.0.1:1", web_enabled=False, store="memory://")
+    queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)   # as faust's channels make theirs
+    queue.put_nowait("offset 16")
+    app.flow_control.resume()   # the recovery's last step
+    assert queue.empty()
+
+
+def test_while_the_app_rebalances_a_committed_topics_records_are_read_again_and_a_changelogs_delivered() -> None:
+    fetch = Fetch({P0: fetched(P0, range(16, 19)), LOG0: fetched(LOG0, range(3, 5))}, {P0, LOG0}, rebalancing=True)
+    fetch.run()
+    assert fetch.delivered == [(LOG0, 3), (LOG0, 4)]   # the table's recovery reads its changelog meanwhile
+    assert fetch.rewound == {P0: (16, 19)}
+
+
+def test_a_rebalance_that_ends_during_a_fetch_holds_back_the_rest_of_a_partition_it_held_back() -> None:
+    def end_the_rebalance(consumer: RewindingConsumer, tp: TP, offset: int) -> None:
+        consumer.app.rebalancing = False
+
+    # P0's first record comes before the changelog's (the fetch is taken partition by partition, in turn)
+    fetch = Fetch({P0: fetched(P0, range(16, 19)), LOG0: fetched(LOG0, range(3, 5))}, {P0, LOG0},
+                  end_the_rebalance, rebalancing=True)
+    fetch.run()
+    assert fetch.delivered == [(LOG0, 3), (LOG0, 4)]
+    assert fetch.rewound == {P0: (16, 19)}   # read again whole, not from 17
+
+
+def test_a_rebalance_that_ends_before_a_partitions_turn_delivers_it() -> None:
+    def end_the_rebalance(consumer: RewindingConsumer, tp: TP, offset: int) -> None:
+        consumer.app.rebalancing = False
+
+    fetch = Fetch({LOG0: fetched(LOG0, range(3, 5)), P0: fetched(P0, range(16, 19))}, {P0, LOG0},
+                  end_the_rebalance, rebalancing=True)
+    fetch.run()
+    assert [offset for tp, offset in fetch.delivered if tp == P0] == [16, 17, 18]
+    assert fetch.rewound == {}

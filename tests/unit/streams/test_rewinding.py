@@ -144,10 +144,11 @@ def test_while_the_app_rebalances_a_committed_topics_records_are_read_again_and_
     assert fetch.rewound == {P0: (16, 19)}
 
 
-def test_a_rebalance_that_ends_during_a_fetch_holds_back_the_rest_of_a_partition_it_held_back() -> None:
-    def end_the_rebalance(consumer: RewindingConsumer, tp: TP, offset: int) -> None:
-        consumer.app.rebalancing = False
+def end_the_rebalance(consumer: RewindingConsumer, tp: TP, offset: int) -> None:
+    consumer.app.rebalancing = False   # the recovery's last step, after a record was delivered
 
+
+def test_a_rebalance_that_ends_during_a_fetch_holds_back_the_rest_of_a_partition_it_held_back() -> None:
     # P0's first record comes before the changelog's (the fetch is taken partition by partition, in turn)
     fetch = Fetch({P0: fetched(P0, range(16, 19)), LOG0: fetched(LOG0, range(3, 5))}, {P0, LOG0},
                   end_the_rebalance, rebalancing=True)
@@ -157,9 +158,6 @@ def test_a_rebalance_that_ends_during_a_fetch_holds_back_the_rest_of_a_partition
 
 
 def test_a_rebalance_that_ends_before_a_partitions_turn_delivers_it() -> None:
-    def end_the_rebalance(consumer: RewindingConsumer, tp: TP, offset: int) -> None:
-        consumer.app.rebalancing = False
-
     fetch = Fetch({LOG0: fetched(LOG0, range(3, 5)), P0: fetched(P0, range(16, 19))}, {P0, LOG0},
                   end_the_rebalance, rebalancing=True)
     fetch.run()

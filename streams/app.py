@@ -154,7 +154,8 @@ class Detector:
                                    partitions=topics.lifecycle.partitions)
         self._alerts = self._topic(app, topics.alerts.name, topics.alerts.partitions)
         self._names = topics
-        self.producer = BatchProducer(client_config(settings), settings.kafka.delivery_timeout_ms)
+        self._kafka_config = client_config(settings)
+        self.producer = BatchProducer(self._kafka_config, settings.kafka.delivery_timeout_ms)
         # value_type=Rows: states in the compact layout of streams/state_codec.py
         table = app.Table("children", partitions=topics.lifecycle.partitions, key_type=str, value_type=Rows,
                           default=None)
@@ -170,12 +171,12 @@ class Detector:
         self._engine = Engine(policy)
         self._confirm_timeout_s = confirm_timeout_s
         self.processors: dict[int, PartitionProcessor] = {}
+
         def committed(tp: Any) -> int | None:  # looked up when asked: the consumer is made later
             # faust-streaming 0.15 private API: the committed offsets its consumer sought to
             return app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined,no-any-return]
 
         self._continuity = Continuity(committed)
-        self._kafka_config = client_config(settings)
         self._batch: tuple[int, float, str] | None = None
         """The batch being written: its records, when it began (monotonic), its step."""
         # mode types handlers with a NamedArg alias that no function satisfies under mypy

@@ -23,19 +23,14 @@ ended it, again and again; and records dropped around a rebalance left holes in
 children's histories (offset 17 of a partition taken over came where 16 was due, in CI),
 which the detector's continuity guard (streams/continuity.py) then refused.
 
-The same `resume()` empties the tables' changelog queue: a standby partition's record
-delivered after the recovery resumed the standbys and not yet applied was thrown away,
-and the standby's offset moved past it with the next one (with RocksDB, a worker taking
-the partition over later recovers from that offset, without the write).
-
 `RewindingConsumer` seeks a partition back to the first record it did not deliver,
 unless something else moved the position since (a rebalance's own seek wins); seeks a
 partition with nothing committed to its beginning, as
 `consumer_auto_offset_reset="earliest"` says; and delivers no record of a committed
-topic or of a standby partition while the app is rebalancing (from the revocation until
-the recovery's last `resume()`: `app.rebalancing`), reading those again instead. Not
-the records of the changelog partitions the worker recovers as active: the recovery
-reads them while it rebalances, and keeps their positions itself.
+topic while the app is rebalancing (from the revocation until the recovery's last
+`resume()`: `app.rebalancing`), reading those again instead. All three only for the
+topics whose offsets faust commits, not the tables' changelogs, whose records the
+recovery needs while it rebalances and whose positions it keeps itself.
 
 `getmany` is faust-streaming 0.15.3's own (faust/transport/consumer.py) but for that
 bookkeeping; faust is pinned to that version (pyproject.toml).
@@ -70,9 +65,7 @@ class RewindingConsumer(faust_aiokafka.Consumer):
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return
         committed_topic = self.app.topics.acks_enabled_for
-        standby = self.app.tables.recovery.standby_tps  # type: ignore[attr-defined]  # TableManager's, not in TableManagerT
-        handed_to = {tp: batch[-1].offset + 1 for tp, batch in records.items()
-                     if batch and (committed_topic(tp.topic) or tp in standby)}
+        handed_to = {tp: batch[-1].offset + 1 for tp, batch in records.items() if batch and committed_topic(tp.topic)}
         delivered_to: dict[TP, int] = {}
         given_up: set[TP] = set()
         for tp, record in self.scheduler.iterate(records):
@@ -80,7 +73,7 @@ class RewindingConsumer(faust_aiokafka.Consumer):
                 break
             if tp in given_up:
                 continue
-            held_back = self.app.rebalancing and tp in handed_to  # 3. in the docstring
+            held_back = self.app.rebalancing and committed_topic(tp.topic)  # 3. in the docstring
             if not held_back and (active_partitions is None or tp in active_partitions
                                   or tp in self._buffered_partitions):
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))

@@ -17,7 +17,7 @@ from faust.types import TP
 from ucwatch.streams.rewinding import RewindingConsumer, RewindingTransport, Undelivered
 
 LIFECYCLE, CHANGELOG = "lifecycle", "app-children-changelog"
-P0, P1, LOG0, LOG1 = TP(LIFECYCLE, 0), TP(LIFECYCLE, 1), TP(CHANGELOG, 0), TP(CHANGELOG, 1)
+P0, P1, LOG0 = TP(LIFECYCLE, 0), TP(LIFECYCLE, 1), TP(CHANGELOG, 0)
 
 
 def fetched(tp: TP, offsets: range) -> list[ConsumerRecord]:
@@ -30,9 +30,9 @@ class Fetch:
 
     def __init__(self, records: dict[TP, list[ConsumerRecord]], active: set[TP],
                  on_delivery: Callable[[RewindingConsumer, TP, int], None] = lambda consumer, tp, offset: None,
-                 *, rebalancing: bool = False, standby: frozenset[TP] = frozenset()) -> None:
+                 *, rebalancing: bool = False) -> None:
         self.records, self.active, self.on_delivery = records, active, on_delivery
-        self.rebalancing, self.standby = rebalancing, standby
+        self.rebalancing = rebalancing
         self.delivered: list[tuple[TP, int]] = []
         self.rewound: Undelivered = {}
 
@@ -43,7 +43,6 @@ class Fetch:
         assert isinstance(consumer, RewindingConsumer)
         app.topics._acking_topics.add(LIFECYCLE)   # the agent's topic; the changelog is not acked
         app.rebalancing = self.rebalancing
-        app.tables.recovery.standby_tps.update(self.standby)   # the changelog partitions kept for another worker
         fetch = self
 
         async def next_records(timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
@@ -163,19 +162,4 @@ def test_a_rebalance_that_ends_before_a_partitions_turn_delivers_it() -> None:
                   end_the_rebalance, rebalancing=True)
     fetch.run()
     assert [offset for tp, offset in fetch.delivered if tp == P0] == [16, 17, 18]
-    assert fetch.rewound == {}
-
-
-def test_while_the_app_rebalances_a_standby_partitions_records_are_read_again_and_an_active_ones_delivered() -> None:
-    fetch = Fetch({LOG0: fetched(LOG0, range(3, 5)), LOG1: fetched(LOG1, range(7, 9))}, {LOG0, LOG1},
-                  rebalancing=True, standby=frozenset({LOG1}))
-    fetch.run()
-    assert fetch.delivered == [(LOG0, 3), (LOG0, 4)]   # the partition the worker recovers as active
-    assert fetch.rewound == {LOG1: (7, 9)}
-
-
-def test_a_standby_partitions_records_pass_once_the_rebalance_is_over() -> None:
-    fetch = Fetch({LOG1: fetched(LOG1, range(7, 9))}, {LOG1}, standby=frozenset({LOG1}))
-    fetch.run()
-    assert fetch.delivered == [(LOG1, 7), (LOG1, 8)]
     assert fetch.rewound == {}

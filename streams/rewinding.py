@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
@@ -92,6 +92,16 @@ class RewindingConsumer(faust_aiokafka.Consumer):
         except IllegalStateError as exc:  # taken back meanwhile: the rebalance seeks it
             self.log.info("not rewound, no longer assigned: %s", exc)
 
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        """faust's watch on a partition's progress (its commit livelock detector), skipped
+        while aiokafka does not know where the partition is: awaiting a reset, as after a
+        new assignment or a seek to its beginning while the partition has no leader. faust
+        reads the position there as if it could be None, aiokafka asserts it is not, and
+        the assertion crashed the worker (seen in the fault suite, one broker of three
+        stopped)."""
+        if position_known(self._thread._ensure_consumer(), tp):
+            super().verify_event_path(now, tp)
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self._thread.call_thread(  # type: ignore[no-any-return]
             seek_to_committed_or_beginning, self._thread._ensure_consumer(), self.app.topics.acks_enabled_for)
@@ -99,6 +109,15 @@ class RewindingConsumer(faust_aiokafka.Consumer):
 
 class RewindingTransport(faust_aiokafka.Transport):
     Consumer = RewindingConsumer
+
+
+def position_known(consumer: AIOKafkaConsumer, tp: TP) -> bool:
+    """Whether aiokafka knows the partition's position (it is assigned and not awaiting
+    a reset); read where faust reads it, from the consumer's subscription state."""
+    subscription = consumer._fetcher._subscriptions.subscription  # aiokafka's private state, as faust reads it
+    assignment = subscription.assignment if subscription is not None else None
+    state = assignment.state_value(TopicPartition(tp.topic, tp.partition)) if assignment is not None else None
+    return state is not None and bool(state.has_valid_position)
 
 
 async def rewind_unmoved(consumer: AIOKafkaConsumer, undelivered: Undelivered) -> list[TP]:

@@ -1,8 +1,9 @@
-"""The worker consumer's two repairs of faust's fetching, on the real broker with a real
+"""The worker consumer's repairs of faust's fetching, on the real broker with a real
 aiokafka consumer: a partition with nothing (or 0) committed goes back to its beginning
 where aiokafka's seek to the committed offsets leaves it where a dropped fetch left it;
-and a partition is sought back to its first undelivered record only while nothing else
-moved it."""
+a partition is sought back to its first undelivered record only while nothing else
+moved it; and a partition whose position aiokafka does not know yet is told apart, where
+reading the position asserts."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from confluent_kafka.admin import NewTopic
 
 from ucwatch.core.kafka_admin import wait_for_kafka
 from ucwatch.core.settings import Settings
-from ucwatch.streams.rewinding import rewind_unmoved, seek_to_committed_or_beginning
+from ucwatch.streams.rewinding import position_known, rewind_unmoved, seek_to_committed_or_beginning
 
 pytestmark = pytest.mark.kafka
 RECORDS = 10
@@ -118,3 +119,26 @@ def test_a_partition_moved_since_the_fetch_is_not_rewound(settings: Settings) ->
         assert await rewind_unmoved(consumer, {gone: (0, RECORDS)}) == []
 
     _with_consumer_at_the_end(settings, topic, scenario)
+
+
+def test_a_partition_awaiting_its_position_is_told_apart_where_aiokafka_asserts(settings: Settings) -> None:
+    topic = _topic_of(settings, "position")
+
+    async def main() -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=f"g-{uuid.uuid4().hex[:8]}",
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])   # awaiting its reset until the fetcher asks the broker
+            assert not position_known(consumer, tp)
+            state = consumer._fetcher._subscriptions.subscription.assignment.state_value(tp)
+            with pytest.raises(AssertionError):
+                _ = state.position   # what faust's livelock detector read, and crashed the worker on
+            assert await consumer.position(tp) == 0
+            assert position_known(consumer, tp)
+            assert not position_known(consumer, TopicPartition(topic, 1))   # not assigned
+        finally:
+            await consumer.stop()
+
+    asyncio.run(main())

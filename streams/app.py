@@ -190,7 +190,6 @@ class Detector:
     async def _forget_partitions(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         # Timers and caches are rebuilt from the table when a partition comes back.
         self.processors.clear()
-        self._continuity.forget()
 
     async def write_batch(self, events: list[Any]) -> None:
         # The records are handled without an await, so a rebalance cannot interleave with

@@ -36,13 +36,17 @@ def _topic_of(settings: Settings, suffix: str) -> str:
     return name
 
 
+def _consumer_of_a_fresh_group(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=f"g-{uuid.uuid4().hex[:8]}",
+                            enable_auto_commit=False, auto_offset_reset="earliest")
+
+
 def _with_consumer_at_the_end(settings: Settings, topic: str,
                               scenario: Callable[[AIOKafkaConsumer, TopicPartition], Awaitable[None]]) -> None:
     """Runs `scenario` with a consumer of a fresh group that has read the whole partition
     (its position at the end, nothing committed), as after a fetch faust dropped."""
     async def main() -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=f"g-{uuid.uuid4().hex[:8]}",
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = _consumer_of_a_fresh_group(settings)
         await consumer.start()
         try:
             tp = TopicPartition(topic, 0)
@@ -125,8 +129,7 @@ def test_a_partition_awaiting_its_position_is_told_apart_where_aiokafka_asserts(
     topic = _topic_of(settings, "position")
 
     async def main() -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=f"g-{uuid.uuid4().hex[:8]}",
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = _consumer_of_a_fresh_group(settings)
         await consumer.start()
         try:
             tp = TopicPartition(topic, 0)

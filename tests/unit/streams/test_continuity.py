@@ -52,14 +52,23 @@ def test_repeats_after_a_seek_back_are_not_gaps() -> None:
     assert gaps == [] and after == {P0: 4}
 
 
-def test_after_a_rebalance_the_committed_offset_is_due_again() -> None:
+def test_a_committed_offset_beyond_what_the_worker_handled_is_due() -> None:
     committed = {P0: 0}
     continuity = Continuity(committed.get)
     continuity.passed(continuity.gaps(batch((P0, 0), (P0, 1)))[1])
-    continuity.forget()
     committed[P0] = 100   # another worker had the partition meanwhile
     assert continuity.gaps(batch((P0, 100)))[0] == []
     assert continuity.gaps(batch((P0, 101)))[0] == [Gap(P0, 100, 101)]
+
+
+def test_a_partition_kept_through_a_rebalance_goes_on_after_what_the_worker_handled() -> None:
+    committed = {P0: 137}   # the commit behind the last batches did not get through
+    continuity = Continuity(committed.get)
+    continuity.passed({P0: 481})   # it handled up to 480
+    # the rebalance: resumed where the worker was, or sought back to the committed offset
+    assert continuity.gaps(batch((P0, 481), (P0, 482)))[0] == []
+    assert continuity.gaps(batch((P0, 137), (P0, 138)))[0] == []   # repeats
+    assert continuity.gaps(batch((P0, 483)))[0] == [Gap(P0, 481, 483)]
 
 
 def test_the_gap_a_record_on_kafka_lies_inside() -> None:

@@ -13,9 +13,11 @@ In one worker on the 296k replay that was about a sixth of the event loop's time
 one turn, in which a delivery that does not wait finishes. Only one still waiting then is
 raced against a suspension of the flow, as faust races every one. (Running the delivery in
 place, without a task and a turn, was faster still, and lost records after a SIGKILL
-more often.) faust loses records around a rebalance with either hand-over, its own
-included; the detector refuses a batch that skips any (streams/continuity.py;
-docs/detect.md, "Records faust skipped").
+more often.) faust lost records around a rebalance with either hand-over, its own
+included: the recovery's closing `resume()` emptied the stream queues after its seek
+(streams/rewinding.py holds records back while the app rebalances); the detector still
+refuses a batch that skips any (streams/continuity.py; docs/detect.md, "Where the
+records went").
 
 `_drain_messages` is faust-streaming 0.15.3's own (faust/transport/consumer.py), with the
 delivery changed only; faust is pinned to that version (pyproject.toml).

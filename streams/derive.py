@@ -112,7 +112,11 @@ class SimpleFold(Fold):
 
     __slots__ = ("awaiting", "blank", "closed", "closer", "earlier_met", "earlier_same", "keeps_earlier", "p")
 
-    def __init__(self, r: CompiledRule, close_bits: int, reopen_bits: int) -> None:
+    def __init__(self, r: CompiledRule | None, close_bits: int = 0, reopen_bits: int = 0) -> None:
+        """The fold of `r` before any entry. `SimpleFold(None)` is an empty shell that `fed`
+        fills in: compiled (ucwatch/core/native.py), a class cannot be made without its __init__."""
+        if r is None:
+            return
         self.p = (r.scan_bits, close_bits, reopen_bits, r.start_bits, r.cancel_bits, r.met_bits,
                   r.met_any_bits, r.met_same, r.after_ms, r.deadline_from, r.rule.met_any_time)
         self.keeps_earlier = r.rule.met_any_time
@@ -180,7 +184,7 @@ class SimpleFold(Fold):
         if not (awaiting or closed or earlier_met or earlier_same):
             new = self.blank   # a closer is only read while closed, so it is not state here
         else:
-            new = SimpleFold.__new__(SimpleFold)
+            new = SimpleFold(None)
             new.p, new.blank, new.awaiting, new.closed, new.closer = self.p, self.blank, awaiting, closed, closer
             new.keeps_earlier = self.keeps_earlier
             new.earlier_met, new.earlier_same = earlier_met, earlier_same
@@ -209,7 +213,10 @@ class GeneralFold(Fold):
         "run",
     )
 
-    def __init__(self, r: CompiledRule, close_bits: int, reopen_bits: int) -> None:
+    def __init__(self, r: CompiledRule | None, close_bits: int = 0, reopen_bits: int = 0) -> None:
+        """As SimpleFold's: `GeneralFold(None)` is the shell `fed` fills in."""
+        if r is None:
+            return
         self.p = (r.scan_bits, close_bits, reopen_bits, r.start_bits, r.cancel_bits, r.met_bits,
                   r.met_any_bits, r.met_same, r.reset_bits, r.count, r.key, r.after_ms, r.deadline_from,
                   r.rule.met_any_time)
@@ -326,7 +333,7 @@ class GeneralFold(Fold):
         if not (awaiting or keyed or closed or counted or earlier_met or earlier_same):
             new = self.blank   # `run` is only read while counting, the closer while closed
         else:
-            new = GeneralFold.__new__(GeneralFold)
+            new = GeneralFold(None)
             new.p, new.blank, new.keeps_earlier = self.p, self.blank, self.keeps_earlier
             new.awaiting, new.keyed, new.closed, new.closer, new.run, new.counted = (
                 awaiting, keyed, closed, closer, run, counted)

@@ -11,7 +11,7 @@ _WHOLE = re.compile(r"^(?:\d+[wdhms])+$")
 IMMEDIATE = "immediate"
 
 
-def parse_duration(text: str) -> int:
+def parse_duration(text: object) -> int:
     """Milliseconds of ``"48h"``, ``"37d"``, ``"1d12h"``, ``"immediate"`` (0); ValueError otherwise."""
     if text == IMMEDIATE:
         return 0

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from ucwatch.core.errors import ContractError
 from ucwatch.streams.compiled import CompiledPolicy, CompiledRule
 from ucwatch.streams.derive import DUE, MET, NONE_CANCELLED, NONE_MET, PENDING, Fold, new_fold, start_order
@@ -66,6 +68,7 @@ def _rule_order(item: tuple[CompiledRule, int]) -> int:
     return item[0].index
 
 
+@mypyc_attr(native_class=False)  # `_made` fills its __dict__ (ucwatch/core/native.py)
 @dataclass(frozen=True)
 class AlertChange:
     alert_id: str
@@ -83,6 +86,7 @@ class AlertChange:
     sequence: int        # 1, 2, 3... per alert_id
 
 
+@mypyc_attr(native_class=False)  # `_made` fills its __dict__ (ucwatch/core/native.py)
 @dataclass(frozen=True)
 class Notification:
     notification_id: str
@@ -98,6 +102,7 @@ class Notification:
 CORRECTION = "CORRECTION"
 
 
+@mypyc_attr(native_class=False)  # `_made` fills its __dict__ (ucwatch/core/native.py)
 @dataclass(frozen=True)
 class Step:
     state: ChildState

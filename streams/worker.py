@@ -32,6 +32,7 @@ from typing import IO, Any
 import faust
 import uvloop
 
+from ucwatch.core import native
 from ucwatch.core.errors import UsageError
 from ucwatch.core.exit_codes import ExitCode
 from ucwatch.core.settings import Settings
@@ -70,6 +71,7 @@ def run_worker(settings: Settings, name: str) -> int:
     gc.set_threshold(GC_THRESHOLD, 50, 100)
     with hold_worker_name(settings, name):
         _configure_logging()
+        log.info("detection engine: %s", native.status())
         stopper = Stopper(STOP_GRACE_S)
         stopper.install()
         threading.excepthook = stopper.thread_failed

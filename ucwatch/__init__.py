@@ -13,3 +13,7 @@ The components are the repository's top-level folders (`schemas/`, `producers/`,
 """
 
 __version__ = "0.2.0"
+
+from ucwatch.core.native import select as _select_native_build
+
+_select_native_build()   # before any compiled module is imported: a stale build never runs (core/native.py)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything ucwatch needs on a fresh Debian machine, idempotently:
 # Java 17+, Maven, Chromium and its driver (apt), a Python 3.11 virtual environment in .venv with ucwatch and its
-# test dependencies (pip), the Apache Kafka broker jars and Apicurio Registry (Maven Central).
+# test dependencies (pip), the detection engine compiled with mypyc (gcc), the Apache Kafka broker jars and
+# Apicurio Registry (Maven Central).
 # Prints nothing more than progress; a second run takes seconds.
 set -euo pipefail
 
@@ -25,6 +26,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 # Debian's Chromium and its driver, for the console's browser tests (tests/browser)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)   # mypyc's C, below
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 python=""
@@ -36,9 +38,11 @@ for candidate in python3.11 python3; do
     fi
 done
 if [ -z "$python" ]; then
-    apt_install python3.11 python3.11-venv
+    apt_install python3.11 python3.11-venv python3.11-dev
     python=$(command -v python3.11)
 fi
+"$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+    || apt_install python3.11-dev   # the headers mypyc's C is compiled against
 
 stamp="$VENV/.installed-$(sha256sum "$REPO_DIR/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
@@ -48,6 +52,8 @@ if [ ! -f "$stamp" ]; then
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi
+# The engine's hot modules compiled with mypyc (ucwatch/core/native.py); rebuilt when their sources change.
+"$VENV/bin/python" -m ucwatch.core.native_build ensure | tail -1
 
 bash "$REPO_DIR/deploy/local/kafka.sh" fetch
 # A real Confluent-compatible registry (Apicurio) for the tests of the HTTP registry path;

@@ -10,7 +10,9 @@ to its alert on Kafka.
 2. Baseline: a plain confluent-kafka consume-and-decode loop over the whole topic (on a
    small topic the consumer's start-up dominates: 22k/s on 37k records, 52-79k/s on 296k).
 3. ucwatch's own code without faust or Kafka (bench/own_code.py): CPU per record of the
-   decoder, processor, engine, encoders and state codec over the records read beforehand.
+   decoder, processor, engine, encoders and state codec over the records read beforehand;
+   with the engine compiled (ucwatch/core/native.py), again in a process that runs its Python
+   sources (UCWATCH_PURE_PYTHON=1), for the ratio of the two.
 4. faust's own loop (bench/faust_bare.py): take_events and decode, nothing sent, no table,
    on uvloop as the worker runs.
 5. ``--workers`` `ucwatch worker` processes of one group (the full default policy).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -65,6 +68,22 @@ def _environment(settings: Settings) -> dict[str, str]:
     for f in dataclasses.fields(TopicsSettings):
         env[f"UCWATCH_TOPICS_{f.name.upper()}_NAME"] = getattr(settings.topics, f.name).name
     return env
+
+
+def _engine_kind() -> str:
+    from ucwatch.core import native
+    return "compiled" if native.compiled() else "pure Python"
+
+
+def _pure_python_own_code(bootstrap: str, topic: str, partitions: int) -> float:
+    """µs of CPU per record of bench/own_code.py run on the engine's Python sources."""
+    env = {**os.environ, "UCWATCH_PURE_PYTHON": "1"}
+    done = subprocess.run([sys.executable, "-m", "bench.own_code", "--bootstrap", bootstrap, "--topic", topic,
+                           "--partitions", str(partitions)], env=env, capture_output=True, text=True, check=True)
+    engine, result = done.stdout.strip().splitlines()[-2:]
+    if "pure Python" not in engine:
+        raise RuntimeError(f"bench.own_code ran {engine!r}, not the sources")
+    return float(re.search(r"([0-9.]+) µs per record", result).group(1))  # type: ignore[union-attr]
 
 
 def _baseline(settings: Settings, count: int) -> float:
@@ -206,9 +225,16 @@ def main() -> None:  # noqa: PLR0915  one step after another, printed together
                   f"({count / cpu_s:,.0f}/s); {produced['alerts']:,} alert changes, {produced['snapshots']:,} "
                   f"snapshots, {produced['state_writes']:,} state writes "
                   f"({produced['state_bytes'] / max(produced['state_writes'], 1):,.0f} bytes each)", flush=True)
-            rows.append(("ucwatch's own code, no faust (CPU)", count / cpu_s))
-            cpu_rows.append(("ucwatch's own code, no faust", cpu_s / count * 1e6))
+            rows.append((f"ucwatch's own code, no faust (CPU), {_engine_kind()}", count / cpu_s))
+            cpu_rows.append((f"ucwatch's own code, no faust, {_engine_kind()}", cpu_s / count * 1e6))
             del messages
+            if _engine_kind() == "compiled":
+                pure_us = _pure_python_own_code(args.bootstrap, settings.topics.lifecycle.name,
+                                                settings.topics.lifecycle.partitions)
+                print(f"ucwatch's own code, no faust, pure Python: {pure_us:.1f} µs of CPU per record; compiled "
+                      f"takes {cpu_s / count * 1e6 / pure_us:.2f} of that", flush=True)
+                rows.append(("ucwatch's own code, no faust (CPU), pure Python", 1e6 / pure_us))
+                cpu_rows.append(("ucwatch's own code, no faust, pure Python", pure_us))
         bare = None
         if "faust" not in args.skip:
             bare_settings = _fresh_group(settings, "bare")

@@ -11,7 +11,9 @@ changelog would carry it. The store is a plain dict of those encoded rows, read 
 the table would give them. Timed with `time.process_time` (this process's CPU, not the
 wall clock).
 
-The cyclic garbage collector runs at the worker's threshold (streams/worker.py).
+The cyclic garbage collector runs at the worker's threshold (streams/worker.py). The engine
+is the compiled one where it is built (ucwatch/core/native.py); UCWATCH_PURE_PYTHON=1 runs its
+sources instead, for the ratio between the two.
 ``--profile`` runs the loop under cProfile and prints the top functions by own time.
 """
 
@@ -29,6 +31,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from ucwatch.core import native
 from ucwatch.schemas.catalog import default_catalog
 from ucwatch.schemas.registry import EmbeddedRegistry
 from ucwatch.schemas.serde import Decoder, Encoder
@@ -100,16 +103,15 @@ def run(messages: list[Message]) -> dict[str, int]:
     encoders = {kind: Encoder(registry, kind) for kind in ("alerts", "notifications", "states")}
     engine = Engine(default_policy())
     store = RowStore()
-    processors: dict[int, PartitionProcessor] = {}
+    # made up front, as a worker makes them when the partitions are assigned: made on first
+    # sight, a processor would rebuild its timers from every row the others had stored
+    processors = {p: PartitionProcessor(engine, store, p) for p in sorted({m.partition for m in messages})}
     counts = {"records": 0, "alerts": 0, "notifications": 0, "snapshots": 0, "state_writes": 0, "state_bytes": 0}
     for batch in batches(messages):
         used: dict[int, PartitionProcessor] = {}
         outputs = Outputs()
         for message in batch:
-            processor = processors.get(message.partition)
-            if processor is None:
-                processor = processors[message.partition] = PartitionProcessor(engine, store, message.partition)
-            used[message.partition] = processor
+            processor = used[message.partition] = processors[message.partition]
             name, record = decoder.decode_named(message.value)
             if name == TICK:
                 outputs.extend(processor.on_tick(record["tick_at"]))
@@ -166,6 +168,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     messages = prefetch(args.bootstrap, args.topic, args.partitions, args.records)
+    print(f"detection engine: {native.status()}", flush=True)
     for _ in range(args.repeat):
         elapsed, counts = measure(messages, args.profile)
         print(f"{counts['records']:,} records: {elapsed:.1f} s CPU, {elapsed / counts['records'] * 1e6:.1f} µs "

@@ -11,4 +11,6 @@
 - `deadletter`: the dead-letter record and its writer, for every component.
 - `audit`: who read or did what, written to the audit topic.
 - `retry`: the one back-off loop; `progress_bar`: progress of a long command, on stderr.
+- `native`: which of detection's hot modules run compiled (mypyc) or from source, and
+  the guard that keeps a stale build from running; `native_build` compiles them.
 """
